@@ -1,0 +1,114 @@
+"""Database engine and sessions, for the embedded cluster or an external PostGIS.
+
+One engine per process (pooled connections), created from settings. Request queries run
+under the statement timeout of the settings; bulk work raises it for its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gis_core.embedded import EmbeddedCluster
+from gis_core.errors import DatabaseError
+from gis_core.settings import Settings
+
+EXTENSIONS = ("postgis", "btree_gist", "pg_trgm")
+
+
+def database_url(settings: Settings, *, start: bool = True) -> URL:
+    """The URL to connect to; starts the embedded cluster when it is the one in use."""
+    if settings.database_url is None:
+        cluster = EmbeddedCluster(settings)
+        if start:
+            cluster.ensure_running()
+        return cluster.url()
+    url = make_url(settings.database_url.get_secret_value())
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_engine(settings: Settings, *, start: bool = True, pool_size: int | None = None) -> Engine:
+    """A pooled engine; connections carry the statement timeout and an application name."""
+    url = database_url(settings, start=start)
+    options = f"-c statement_timeout={settings.statement_timeout_ms} -c timezone=UTC"
+    return sa.create_engine(
+        url,
+        pool_size=pool_size or settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"application_name": "urbangis", "options": options},
+    )
+
+
+@cache
+def engine_for(settings: Settings) -> Engine:
+    """The process-wide engine for these settings (settings objects are frozen, hashable)."""
+    return create_engine(settings)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def bulk_transaction(engine: Engine, *, timeout_ms: int = 0) -> Iterator[Connection]:
+    """One transaction for a whole import: all of it lands, or none of it does."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(timeout_ms)})
+        yield conn
+
+
+def ensure_database_exists(url: URL) -> None:
+    """Create the target database of an external server when the user may (CREATEDB)."""
+    probe = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with probe.connect():
+            return
+    except OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise DatabaseError(f"cannot connect to the database: {_first_line(exc)}") from None
+    finally:
+        probe.dispose()
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = conn.dialect.identifier_preparer.quote(url.database or "urbangis")
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot create database {url.database}: {_first_line(exc)}") from None
+    finally:
+        admin.dispose()
+
+
+def ensure_extensions(conn: Connection) -> None:
+    """PostGIS and the helper extensions the schema needs (idempotent)."""
+    for name in EXTENSIONS:
+        conn.execute(sa.text(f"CREATE EXTENSION IF NOT EXISTS {name}"))
+
+
+def server_versions(conn: Connection) -> dict[str, str]:
+    """PostgreSQL and PostGIS versions, for /healthz and ``db status``."""
+    postgres = conn.execute(sa.text("SHOW server_version")).scalar_one()
+    postgis = conn.execute(sa.text("SELECT postgis_lib_version()")).scalar_one()
+    geos = conn.execute(sa.text("SELECT postgis_geos_version()")).scalar_one()
+    proj = conn.execute(sa.text("SELECT postgis_proj_version()")).scalar_one()
+    return {"postgresql": str(postgres), "postgis": str(postgis), "geos": str(geos), "proj": str(proj)}
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

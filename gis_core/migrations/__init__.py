@@ -1,0 +1,1 @@
+"""Alembic migrations of the urbangis schema (run with ``urbangis db upgrade``)."""

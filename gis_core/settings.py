@@ -1,0 +1,182 @@
+"""One typed settings object for the whole platform.
+
+Precedence, lowest first: built-in defaults < the TOML file named by ``URBANGIS_CONFIG``
+< environment variables ``URBANGIS_*`` < values passed explicitly (tests, CLI options).
+Invalid values stop the program at start with a message naming the setting, so a typo in
+a deployment never turns into a half-working server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from gis_core.errors import ConfigurationError
+
+ENV_PREFIX = "URBANGIS_"
+CONFIG_ENV = "URBANGIS_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Deployment settings; see the configuration table in the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an external PostGIS; absent = the embedded local database",
+    )
+    storage_srid: int = Field(default=3844, description="EPSG code every geometry is stored in")
+    uat_siruta: int = Field(default=54975, description="SIRUTA code of the municipality (UAT)")
+    uat_name: str = Field(default="Cluj-Napoca", description="Name of the municipality")
+    host: str = Field(default="127.0.0.1", description="Address the web server binds to")
+    port: int = Field(default=5000, ge=1, le=65535, description="Port the web server binds to")
+    workers: int = Field(default=2, ge=1, le=64, description="Web server worker processes")
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Folder for the embedded database, caches, rasters and exports",
+    )
+    embedded_os_user: str = Field(
+        default="postgres",
+        description="Unprivileged system user that runs the embedded database when started as root",
+    )
+    embedded_port: int = Field(
+        default=5432,
+        ge=1,
+        le=65535,
+        description="Port number of the embedded database (its socket lives in the data folder)",
+    )
+    embedded_tcp: bool = Field(
+        default=False,
+        description="Also listen on 127.0.0.1:embedded_port (off: private Unix socket only)",
+    )
+    statement_timeout_ms: int = Field(
+        default=30_000, ge=100, description="Statement timeout of request queries, milliseconds"
+    )
+    pool_size: int = Field(default=5, ge=1, le=100, description="Database connections per process")
+    secret_key: SecretStr = Field(
+        default=SecretStr("change-me-in-production"),
+        description="Key that signs sessions and links",
+    )
+    osm_tiles_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Online base map tiles (the map works without them)",
+    )
+    disclaimer: str = Field(
+        default=(
+            "Informație cu caracter informativ; nu ține loc de certificat de urbanism. "
+            "Information only; it does not replace an urbanism certificate."
+        ),
+        description="Text attached to every public status answer",
+    )
+
+    @field_validator("storage_srid")
+    @classmethod
+    def _known_projected_crs(cls, srid: int) -> int:
+        """Accept only a projected CRS PROJ knows: areas and distances are computed in it."""
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            crs = CRS.from_epsg(srid)
+        except CRSError as exc:
+            raise ValueError(f"EPSG:{srid} is not a CRS PROJ knows") from exc
+        if not crs.is_projected:
+            raise ValueError(f"EPSG:{srid} is not projected; storage needs metres")
+        return srid
+
+    @field_validator("uat_siruta")
+    @classmethod
+    def _positive_siruta(cls, code: int) -> int:
+        if code <= 0:
+            raise ValueError("a SIRUTA code is a positive number")
+        return code
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value().strip():
+            return None
+        text = url.get_secret_value()
+        if not text.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return url
+
+    @property
+    def embedded(self) -> bool:
+        """True when urbangis runs its own private PostgreSQL cluster."""
+        return self.database_url is None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, str]:
+        """Every setting as printable text, secrets masked (for ``urbangis config show``)."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = _redact_secret(name, value)
+            elif value is None:
+                shown[name] = "(embedded)" if name == "database_url" else ""
+            else:
+                shown[name] = str(value)
+        return shown
+
+
+def _redact_secret(name: str, value: SecretStr) -> str:
+    """Mask a secret; for URLs keep everything but the password so operators can check it."""
+    if name != "database_url":
+        return "********"
+    from sqlalchemy.engine import make_url
+
+    return make_url(value.get_secret_value()).render_as_string(hide_password=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from every source, turning validation errors into one clear message."""
+    config_file = os.environ.get(CONFIG_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigurationError(f"{CONFIG_ENV}: config file {config_file} does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """Name each bad setting the way the operator wrote it (the environment variable)."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        variable = ENV_PREFIX + field.upper()
+        value = error.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"invalid setting {variable}{shown}: {error['msg']}")
+    return "; ".join(lines)

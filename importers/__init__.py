@@ -1,0 +1,1 @@
+"""Readers for the files municipalities have, staging, versioned merge and the demo loader."""

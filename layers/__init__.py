@@ -1,0 +1,1 @@
+"""Layer catalog and OGC protocol logic (framework-free); built on gis_core."""

@@ -1,0 +1,1 @@
+"""Urbanism certificates and building permits linked to parcels; built on gis_core and layers."""

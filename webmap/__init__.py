@@ -1,0 +1,1 @@
+"""Flask application, HTTP endpoints and the urbangis command line (nothing imports it)."""
