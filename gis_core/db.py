@@ -40,7 +40,9 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(settings: Settings, *, start: bool = True, pool_size: int | None = None) -> Engine:
+def create_engine(
+    settings: Settings, *, start: bool = True, pool_size: int | None = None
+) -> Engine:
     """A pooled engine; connections carry the statement timeout and an application name."""
     url = database_url(settings, start=start)
     options = f"-c statement_timeout={settings.statement_timeout_ms} -c timezone=UTC"
@@ -69,7 +71,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def bulk_transaction(engine: Engine, *, timeout_ms: int = 0) -> Iterator[Connection]:
     """One transaction for a whole import: all of it lands, or none of it does."""
     with engine.begin() as conn:
-        conn.execute(sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(timeout_ms)})
+        conn.execute(
+            sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(timeout_ms)}
+        )
         yield conn
 
 
@@ -107,7 +111,12 @@ def server_versions(conn: Connection) -> dict[str, str]:
     postgis = conn.execute(sa.text("SELECT postgis_lib_version()")).scalar_one()
     geos = conn.execute(sa.text("SELECT postgis_geos_version()")).scalar_one()
     proj = conn.execute(sa.text("SELECT postgis_proj_version()")).scalar_one()
-    return {"postgresql": str(postgres), "postgis": str(postgis), "geos": str(geos), "proj": str(proj)}
+    return {
+        "postgresql": str(postgres),
+        "postgis": str(postgis),
+        "geos": str(geos),
+        "proj": str(proj),
+    }
 
 
 def _first_line(exc: Exception) -> str:

@@ -63,7 +63,9 @@ def find_bindir() -> Path | None:
     with_postgis = [
         path.parent
         for path in candidates
-        if Path(f"/usr/share/postgresql/{path.parent.parent.name}/extension/postgis.control").exists()
+        if Path(
+            f"/usr/share/postgresql/{path.parent.parent.name}/extension/postgis.control"
+        ).exists()
     ]
     if with_postgis:
         return with_postgis[0]
@@ -118,7 +120,9 @@ class EmbeddedCluster:
             bindir = self._require_bindir()
             if not (self.pgdata / "PG_VERSION").exists() or self._pg_ctl_status(bindir) != 0:
                 return False
-            self._run([bindir / "pg_ctl", "-D", self.pgdata, "-m", "fast", "-w", "-t", "60", "stop"])
+            self._run(
+                [bindir / "pg_ctl", "-D", self.pgdata, "-m", "fast", "-w", "-t", "60", "stop"]
+            )
             return True
 
     # -- where the cluster lives ------------------------------------------------------
@@ -152,7 +156,7 @@ class EmbeddedCluster:
         """Can the server user enter every existing parent of ``path``?"""
         if self.os_user is None:
             return True
-        for parent in reversed(path.parents):
+        for parent in reversed(path.parents):  # from / downwards
             if not parent.exists():
                 break
             mode = parent.stat().st_mode
@@ -225,7 +229,17 @@ class EmbeddedCluster:
             stale.unlink()
         try:
             self._run(
-                [bindir / "pg_ctl", "-D", self.pgdata, "-l", self.log_file, "-w", "-t", "120", "start"]
+                [
+                    bindir / "pg_ctl",
+                    "-D",
+                    self.pgdata,
+                    "-l",
+                    self.log_file,
+                    "-w",
+                    "-t",
+                    "120",
+                    "start",
+                ]
             )
         except DatabaseError as exc:
             raise DatabaseError(f"{exc}\n{self._log_tail()}") from None
@@ -243,12 +257,21 @@ class EmbeddedCluster:
                 "-d",
                 "postgres",
                 "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",
+                f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'",  # noqa: S608 (a constant)
             ]
         )
         if exists.strip() != "1":
             self._run(
-                [bindir / "createdb", "-h", self.socket_dir, "-p", str(self.port), "-U", SUPERUSER, DATABASE]
+                [
+                    bindir / "createdb",
+                    "-h",
+                    self.socket_dir,
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    SUPERUSER,
+                    DATABASE,
+                ]
             )
 
     def _pg_ctl_status(self, bindir: Path) -> int:
@@ -259,7 +282,8 @@ class EmbeddedCluster:
             capture_output=True,
             text=True,
             check=False,
-            **self._as_server_user(),
+            user=self._server_uid(),
+            group=self._server_gid(),
         )
         return result.returncode
 
@@ -270,7 +294,8 @@ class EmbeddedCluster:
             text=True,
             check=False,
             cwd="/",
-            **self._as_server_user(),
+            user=self._server_uid(),
+            group=self._server_gid(),
         )
         if result.returncode != 0:
             name = Path(str(command[0])).name
@@ -278,10 +303,11 @@ class EmbeddedCluster:
             raise DatabaseError(f"embedded database: {name} failed: {detail}")
         return result.stdout
 
-    def _as_server_user(self) -> dict[str, int]:
-        if self.os_user is None:
-            return {}
-        return {"user": self.os_user.pw_uid, "group": self.os_user.pw_gid}
+    def _server_uid(self) -> int | None:
+        return None if self.os_user is None else self.os_user.pw_uid
+
+    def _server_gid(self) -> int | None:
+        return None if self.os_user is None else self.os_user.pw_gid
 
     def _give_to_server_user(self, path: Path) -> None:
         if self.os_user is not None:

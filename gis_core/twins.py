@@ -10,8 +10,10 @@ PostGIS's own ``ST_Transform`` is the right tool and runs in the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+import psycopg
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -89,8 +91,7 @@ def _fill_with_transdatro(conn: Connection, table: str) -> int:
 
 def _write_twins(conn: Connection, table: str, ids: np.ndarray, wkbs: np.ndarray) -> None:
     conn.execute(sa.text("TRUNCATE _twin"))
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
+    raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
     with raw.cursor() as cursor, cursor.copy("COPY _twin (id, wkb) FROM STDIN") as copy:
         for row_id, wkb in zip(ids.tolist(), wkbs.tolist(), strict=True):
             copy.write_row((row_id, wkb))

@@ -38,7 +38,7 @@ def _server_url() -> URL:
     return cluster.url()
 
 
-def _fresh_database(server: URL, name: str) -> URL:
+def fresh_database(server: URL, name: str) -> URL:
     admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -47,7 +47,7 @@ def _fresh_database(server: URL, name: str) -> URL:
     return server.set(database=name)
 
 
-def _settings_for(url: URL, storage_srid: int) -> Settings:
+def settings_for(url: URL, storage_srid: int) -> Settings:
     return Settings(
         database_url=url.render_as_string(hide_password=False),
         data_dir=TEST_DATA_DIR,
@@ -59,6 +59,14 @@ def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the embedded test cluster once the whole run (all xdist workers) is over."""
+    is_worker = hasattr(session.config, "workerinput")
+    if is_worker or os.environ.get("URBANGIS_TEST_DATABASE_URL"):
+        return
+    EmbeddedCluster(Settings(data_dir=TEST_DATA_DIR)).stop()
+
+
 @pytest.fixture(scope="session")
 def server_url() -> URL:
     return _server_url()
@@ -67,8 +75,8 @@ def server_url() -> URL:
 @pytest.fixture(scope="session")
 def settings(server_url: URL) -> Settings:
     """Settings of a freshly migrated database in the default storage CRS (EPSG:3844)."""
-    url = _fresh_database(server_url, f"urbangis_test_{_worker_suffix()}")
-    settings = _settings_for(url, 3844)
+    url = fresh_database(server_url, f"urbangis_test_{_worker_suffix()}")
+    settings = settings_for(url, 3844)
     engine = create_engine(settings)
     migrate.upgrade(engine, settings.storage_srid)
     engine.dispose()
@@ -85,8 +93,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def settings_26986(server_url: URL) -> Settings:
     """A database whose storage CRS is NAD83 / Massachusetts Mainland (Cambridge data)."""
-    url = _fresh_database(server_url, f"urbangis_test_26986_{_worker_suffix()}")
-    settings = _settings_for(url, 26986)
+    url = fresh_database(server_url, f"urbangis_test_26986_{_worker_suffix()}")
+    settings = settings_for(url, 26986)
     engine = create_engine(settings)
     migrate.upgrade(engine, settings.storage_srid)
     engine.dispose()

@@ -29,9 +29,7 @@ class Base(DeclarativeBase):
 
 def storage_geometry(geometry_type: str, *, nullable: bool = True) -> Mapped[object]:
     """A geometry column in the deployment's storage SRID (typmod set by the migration)."""
-    return mapped_column(
-        Geometry(geometry_type, srid=-1, spatial_index=False), nullable=nullable
-    )
+    return mapped_column(Geometry(geometry_type, srid=-1, spatial_index=False), nullable=nullable)
 
 
 def etrs89_geometry(geometry_type: str) -> Mapped[object]:

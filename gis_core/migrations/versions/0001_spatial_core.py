@@ -71,17 +71,17 @@ def upgrade() -> None:
 def _create_spatial_indexes() -> None:
     plain = [*SPATIAL, "urbanism.plan", "cadastre.parcel_use"]
     for qualified in plain:
-        schema, table = qualified.split(".")
+        table = qualified.split(".")[1]
         op.execute(f"CREATE INDEX ix_{table}_geom ON {qualified} USING gist (geom)")
     for qualified in SPATIAL:
-        schema, table = qualified.split(".")
+        table = qualified.split(".")[1]
         op.execute(f"CREATE INDEX ix_{table}_geom_etrs89 ON {qualified} USING gist (geom_etrs89)")
 
 
 def _create_version_rules() -> None:
     """Current rows are found by ``valid_to IS NULL``; periods of one key never overlap."""
     for qualified, key in VERSIONED_KEYS.items():
-        schema, table = qualified.split(".")
+        table = qualified.split(".")[1]
         op.execute(
             f"ALTER TABLE {qualified} ADD CONSTRAINT ex_{table}_versions EXCLUDE USING gist "
             f"({key}, tstzrange(valid_from, valid_to) WITH &&)"
@@ -96,7 +96,7 @@ def _create_version_rules() -> None:
         "urbanism.restriction",
         "core.intravilan",
     ):
-        schema, table = qualified.split(".")
+        table = qualified.split(".")[1]
         op.execute(
             f"CREATE INDEX ix_{table}_validity ON {qualified} USING gist "
             "(tstzrange(valid_from, valid_to))"
@@ -108,7 +108,7 @@ def _create_version_rules() -> None:
         "urbanism.restriction",
         "core.intravilan",
     ):
-        schema, table = qualified.split(".")
+        table = qualified.split(".")[1]
         op.execute(
             f"ALTER TABLE {qualified} ADD CONSTRAINT ck_{table}_period "
             "CHECK (valid_to IS NULL OR valid_to >= valid_from)"
@@ -437,9 +437,7 @@ def _create_tables() -> None:
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("function", sa.Text(), nullable=True),
         sa.Column("allowed_uses", ARRAY(sa.Text()), server_default="{}", nullable=False),
-        sa.Column(
-            "conditional_uses", ARRAY(sa.Text()), server_default="{}", nullable=False
-        ),
+        sa.Column("conditional_uses", ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column("forbidden_uses", ARRAY(sa.Text()), server_default="{}", nullable=False),
         sa.Column("pot_max", sa.Numeric(precision=5, scale=2), nullable=True),
         sa.Column("cut_max", sa.Numeric(precision=5, scale=2), nullable=True),
@@ -601,5 +599,8 @@ def _create_tables() -> None:
 
 
 def downgrade() -> None:
-    for schema in reversed(SCHEMAS):
+    # core keeps Alembic's version table, so its tables go one by one.
+    for schema in ("staging", "protected", "urbanism", "cadastre"):
         op.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    for table in ("intravilan", "admin_unit", "audit_log", "import_run", "deployment"):
+        op.execute(f"DROP TABLE IF EXISTS core.{table} CASCADE")

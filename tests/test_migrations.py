@@ -1,0 +1,171 @@
+"""The schema, as the migrations build it, in the default and in a foreign storage CRS."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gis_core import migrate
+from gis_core.errors import DatabaseError
+from gis_core.settings import Settings
+
+VERSIONED = ("cadastre.parcel", "cadastre.building", "urbanism.zone", "urbanism.restriction")
+STORAGE_GEOMETRIES = {
+    ("core", "admin_unit"),
+    ("core", "intravilan"),
+    ("cadastre", "street"),
+    ("cadastre", "address"),
+    ("cadastre", "parcel"),
+    ("cadastre", "parcel_use"),
+    ("cadastre", "building"),
+    ("urbanism", "plan"),
+    ("urbanism", "zone"),
+    ("urbanism", "restriction"),
+}
+
+
+def _geometry_srids(conn: Connection) -> dict[tuple[str, str, str], int]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT f_table_schema, f_table_name, f_geometry_column, srid FROM geometry_columns "
+            "WHERE f_table_schema IN ('core', 'cadastre', 'urbanism', 'protected')"
+        )
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+@pytest.mark.parametrize(("fixture", "srid"), [("engine", 3844), ("engine_26986", 26986)])
+def test_geometries_carry_the_storage_srid_and_twins_etrs89(
+    request: pytest.FixtureRequest, fixture: str, srid: int
+) -> None:
+    engine: Engine = request.getfixturevalue(fixture)
+    with engine.connect() as conn:
+        srids = _geometry_srids(conn)
+        assert migrate.current_revision(conn) == migrate.head_revision()
+        assert migrate.recorded_storage_srid(conn) == srid
+    for schema, table in STORAGE_GEOMETRIES:
+        assert srids[(schema, table, "geom")] == srid
+    twins = {key: value for key, value in srids.items() if key[2] == "geom_etrs89"}
+    assert twins and set(twins.values()) == {4258}
+
+
+def test_every_geometry_column_has_a_gist_index(db: Connection) -> None:
+    missing = (
+        db.execute(
+            sa.text(
+                """
+            SELECT g.f_table_schema || '.' || g.f_table_name || '.' || g.f_geometry_column
+            FROM geometry_columns g
+            WHERE g.f_table_schema IN ('core', 'cadastre', 'urbanism')
+              AND NOT EXISTS (
+                SELECT 1 FROM pg_indexes i
+                WHERE i.schemaname = g.f_table_schema AND i.tablename = g.f_table_name
+                  AND i.indexdef ILIKE '%USING gist (' || g.f_geometry_column || ')%')
+            """
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert missing == []
+
+
+@pytest.mark.parametrize("table", VERSIONED)
+def test_versioned_tables_have_periods_and_import_runs(db: Connection, table: str) -> None:
+    schema, name = table.split(".")
+    columns = set(
+        db.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = :t"
+            ),
+            {"s": schema, "t": name},
+        ).scalars()
+    )
+    assert {"valid_from", "valid_to", "import_run_id", "geom", "geom_etrs89"} <= columns
+
+
+def _insert_parcel(db: Connection, number: str, start: str, end: str | None) -> None:
+    db.execute(
+        sa.text(
+            "INSERT INTO cadastre.parcel "
+            "(uat_siruta, cadastral_number, valid_from, valid_to, geom) "
+            "VALUES (54975, :n, :f, :t, ST_Multi(ST_GeomFromText("
+            "'POLYGON((390000 585000, 390020 585000, 390020 585020, 390000 585000))', 3844)))"
+        ),
+        {"n": number, "f": start, "t": end},
+    )
+
+
+def test_parcel_versions_of_one_number_cannot_overlap(db: Connection) -> None:
+    _insert_parcel(db, "250001", "2020-01-01", "2023-05-01")
+    _insert_parcel(db, "250001", "2023-05-01", None)  # the next version: allowed
+    nested = db.begin_nested()
+    with pytest.raises(sa.exc.IntegrityError, match="ex_parcel_versions"):
+        _insert_parcel(db, "250001", "2022-01-01", None)
+    nested.rollback()
+    as_of = db.execute(
+        sa.text(
+            "SELECT valid_from::date::text FROM cadastre.parcel WHERE cadastral_number = '250001' "
+            "AND tstzrange(valid_from, valid_to) @> '2021-06-30'::timestamptz"
+        )
+    ).scalar_one()
+    assert as_of == "2020-01-01"
+
+
+def test_wrong_srid_geometry_is_refused(db: Connection) -> None:
+    with pytest.raises(sa.exc.DataError):
+        db.execute(
+            sa.text(
+                "INSERT INTO cadastre.parcel (uat_siruta, cadastral_number, geom) VALUES "
+                "(54975, '1', ST_Multi(ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0))', 4326)))"
+            )
+        )
+
+
+def test_personal_data_lives_in_its_own_schema(db: Connection) -> None:
+    public_columns = (
+        db.execute(
+            sa.text(
+                "SELECT table_schema || '.' || table_name || '.' || column_name "
+                "FROM information_schema.columns "
+                "WHERE table_schema IN ('core', 'cadastre', 'urbanism') "
+                "AND column_name ~ '(national_id|cnp|phone|email|owner|applicant)'"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert public_columns == []
+    protected = set(
+        db.execute(
+            sa.text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'protected'"
+            )
+        ).scalars()
+    )
+    assert {"person", "parcel_owner"} <= protected
+
+
+def test_upgrade_refuses_a_different_storage_srid(engine: Engine) -> None:
+    with pytest.raises(DatabaseError, match="EPSG:3844"):
+        migrate.upgrade(engine, 26986)
+
+
+def test_upgrade_is_idempotent(engine: Engine, settings: Settings) -> None:
+    assert migrate.upgrade(engine, settings.storage_srid) == migrate.head_revision()
+
+
+def test_downgrade_then_upgrade_round_trip(server_url: sa.URL) -> None:
+    from gis_core.db import create_engine
+    from tests.conftest import fresh_database, settings_for
+
+    settings = settings_for(fresh_database(server_url, "urbangis_test_roundtrip"), 3844)
+    engine = create_engine(settings)
+    try:
+        migrate.upgrade(engine, 3844)
+        assert migrate.downgrade(engine, 3844, "base") is None
+        assert migrate.upgrade(engine, 3844) == migrate.head_revision()
+    finally:
+        engine.dispose()
