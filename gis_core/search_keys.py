@@ -21,6 +21,7 @@ _STREET_TYPES = {
     "bulevardul": "bd",
     "bulevard": "bd",
     "bdul": "bd",
+    "b-dul": "bd",
     "blvd": "bd",
     "bd": "bd",
     "calea": "cal",
