@@ -56,13 +56,24 @@ def settings_for(url: URL, storage_srid: int) -> Settings:
 
 
 def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """Unique per test process, so concurrent runs never drop each other's databases."""
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+
+
+def drop_database(server: URL, name: str) -> None:
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop the embedded test cluster once the whole run (all xdist workers) is over."""
+    """In CI, stop the embedded test cluster once the whole run (all workers) is over.
+
+    On a developer's machine it keeps running: other test runs may be using it.
+    """
     is_worker = hasattr(session.config, "workerinput")
-    if is_worker or os.environ.get("URBANGIS_TEST_DATABASE_URL"):
+    if is_worker or os.environ.get("URBANGIS_TEST_DATABASE_URL") or not os.environ.get("CI"):
         return
     EmbeddedCluster(Settings(data_dir=TEST_DATA_DIR)).stop()
 
@@ -72,15 +83,19 @@ def server_url() -> URL:
     return _server_url()
 
 
-@pytest.fixture(scope="session")
-def settings(server_url: URL) -> Settings:
-    """Settings of a freshly migrated database in the default storage CRS (EPSG:3844)."""
-    url = fresh_database(server_url, f"urbangis_test_{_worker_suffix()}")
-    settings = settings_for(url, 3844)
+def _migrated_settings(server: URL, name: str, storage_srid: int) -> Iterator[Settings]:
+    settings = settings_for(fresh_database(server, name), storage_srid)
     engine = create_engine(settings)
     migrate.upgrade(engine, settings.storage_srid)
     engine.dispose()
-    return settings
+    yield settings
+    drop_database(server, name)
+
+
+@pytest.fixture(scope="session")
+def settings(server_url: URL) -> Iterator[Settings]:
+    """Settings of a freshly migrated database in the default storage CRS (EPSG:3844)."""
+    yield from _migrated_settings(server_url, f"urbangis_test_{_worker_suffix()}", 3844)
 
 
 @pytest.fixture(scope="session")
@@ -91,14 +106,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def settings_26986(server_url: URL) -> Settings:
+def settings_26986(server_url: URL) -> Iterator[Settings]:
     """A database whose storage CRS is NAD83 / Massachusetts Mainland (Cambridge data)."""
-    url = fresh_database(server_url, f"urbangis_test_26986_{_worker_suffix()}")
-    settings = settings_for(url, 26986)
-    engine = create_engine(settings)
-    migrate.upgrade(engine, settings.storage_srid)
-    engine.dispose()
-    return settings
+    yield from _migrated_settings(server_url, f"urbangis_test_26986_{_worker_suffix()}", 26986)
 
 
 @pytest.fixture(scope="session")

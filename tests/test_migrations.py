@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -159,9 +161,10 @@ def test_upgrade_is_idempotent(engine: Engine, settings: Settings) -> None:
 
 def test_downgrade_then_upgrade_round_trip(server_url: sa.URL) -> None:
     from gis_core.db import create_engine
-    from tests.conftest import fresh_database, settings_for
+    from tests.conftest import drop_database, fresh_database, settings_for
 
-    settings = settings_for(fresh_database(server_url, "urbangis_test_roundtrip"), 3844)
+    name = f"urbangis_test_roundtrip_{os.getpid()}"
+    settings = settings_for(fresh_database(server_url, name), 3844)
     engine = create_engine(settings)
     try:
         migrate.upgrade(engine, 3844)
@@ -169,3 +172,4 @@ def test_downgrade_then_upgrade_round_trip(server_url: sa.URL) -> None:
         assert migrate.upgrade(engine, 3844) == migrate.head_revision()
     finally:
         engine.dispose()
+        drop_database(server_url, name)
