@@ -40,7 +40,8 @@ SPATIAL = (
 
 
 def _srid() -> int:
-    return int(op.get_context().config.attributes.get("storage_srid", 3844))
+    config = op.get_context().config
+    return int(config.attributes.get("storage_srid", 3844)) if config else 3844
 
 
 def _storage(geometry_type: str) -> Geometry:
