@@ -99,6 +99,33 @@ def ensure_database_exists(url: URL) -> None:
         admin.dispose()
 
 
+def recreate_database(server: URL, name: str) -> URL:
+    """Drop ``name`` on ``server`` (closing its sessions) and create it empty; its URL.
+
+    For throw-away databases (tests, benchmarks), never for a deployment's own.
+    """
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    finally:
+        admin.dispose()
+    return server.set(database=name)
+
+
+def drop_database(server: URL, name: str) -> None:
+    """Drop a throw-away database made by :func:`recreate_database`."""
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+    finally:
+        admin.dispose()
+
+
 def ensure_extensions(conn: Connection) -> None:
     """PostGIS and the helper extensions the schema needs (idempotent)."""
     for name in EXTENSIONS:

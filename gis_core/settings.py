@@ -83,6 +83,59 @@ class Settings(BaseSettings):
         ),
         description="Text attached to every public status answer",
     )
+    cu_validity_min_months: int = Field(
+        default=6, ge=1, le=60, description="Shortest validity of an urbanism certificate"
+    )
+    cu_validity_max_months: int = Field(
+        default=24, ge=1, le=60, description="Longest validity of an urbanism certificate"
+    )
+    cu_extension_max_months: int = Field(
+        default=12, ge=0, le=60, description="Longest (single) extension of a certificate"
+    )
+    cu_extension_notice_days: int = Field(
+        default=15, ge=0, description="A CU extension is asked this many days before expiry"
+    )
+    ac_validity_min_months: int = Field(
+        default=6, ge=1, le=120, description="Shortest period to start works set by a permit"
+    )
+    ac_validity_max_months: int = Field(
+        default=36, ge=1, le=120, description="Longest period to start works set by a permit"
+    )
+    ac_extension_max_months: int = Field(
+        default=24, ge=0, le=120, description="Longest (single) extension of an AC/AD"
+    )
+    ac_extension_notice_working_days: int = Field(
+        default=45, ge=0, description="An AC/AD extension is asked this many working days ahead"
+    )
+    publish_applicant_names: bool = Field(
+        default=False, description="Show applicants' names in the public monthly register"
+    )
+    api_cors_origins: tuple[str, ...] = Field(
+        default=(),
+        description="Origins (e.g. https://portal.example.ro, or *) browsers may call /api/v1 from",
+    )
+    api_max_numbers: int = Field(
+        default=50, ge=1, le=1000, description="Cadastral numbers accepted in one location check"
+    )
+    api_max_area_m2: float = Field(
+        default=2_000_000.0,
+        gt=0,
+        description="Largest drawn polygon a location check accepts, square metres",
+    )
+    api_rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Requests per minute one anonymous client (IP) may make; 0 = no limit",
+    )
+    api_statement_timeout_ms: int = Field(
+        default=5_000, ge=100, description="Statement timeout of /api/v1 queries, milliseconds"
+    )
+    api_nearby_m: float = Field(
+        default=50.0,
+        ge=0,
+        le=1000,
+        description="Restrictions within this distance of a location are reported as nearby",
+    )
 
     @field_validator("storage_srid")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 
 from gis_core.models import metadata
+from permits import models as permits_models  # noqa: F401  (registers the permits tables)
 
 config = context.config
 connection = config.attributes["connection"]
