@@ -1,0 +1,1 @@
+"""Registers of certificates and permits: readers and the import pipeline."""

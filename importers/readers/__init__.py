@@ -1,0 +1,1 @@
+"""One reader per source format; each yields batches of features in the source CRS."""
