@@ -1,0 +1,1 @@
+"""Spatial indicators for strategy teams: catalogue, units, inputs, runs, exports, report."""

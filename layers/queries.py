@@ -1,0 +1,253 @@
+"""Feature queries as SQLAlchemy Core: one statement per page, GeoJSON built by PostGIS.
+
+Each feature comes back from the database as finished GeoJSON text (the geometry from
+``ST_AsGeoJSON`` spliced in as text, never re-parsed), so Python only joins byte strings
+and streams them. Values are bound parameters; columns come from the catalog only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+
+from layers.catalog import ETRS89, Field, LayerDefinition
+from layers.roles import row_filter, visible_fields
+from layers.spatial import CRS84_SRID, StorageBox, decimals, output_geometry
+
+# Tables smaller than this (by the planner's estimate) get an exact numberMatched.
+EXACT_COUNT_LIMIT = 100_000
+# Rows fetched per round trip while streaming a page.
+STREAM_BATCH = 1_000
+# Named parameters of a reusable page statement (``compiled_page``).
+BOX_NAMES = ("box_minx", "box_miny", "box_maxx", "box_maxy")
+_TYPES: dict[str, Any] = {
+    **dict.fromkeys(BOX_NAMES, sa.Float()),
+    "at_low": sa.DateTime(timezone=True),
+    "at_high": sa.DateTime(timezone=True),
+    "page_limit": sa.Integer(),
+    "page_offset": sa.Integer(),
+}
+# Compiled page SQL per layer definition and request shape, at most this many each.
+MAX_SHAPES = 256
+_COMPILED: WeakKeyDictionary[LayerDefinition, dict[tuple[Any, ...], tuple[str, dict[str, Any]]]] = (
+    WeakKeyDictionary()
+)
+
+Interval = tuple[datetime | None, datetime | None]
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureQuery:
+    """One validated items request: every part was checked before any SQL is built."""
+
+    layer: LayerDefinition
+    role: str
+    out_srid: int = CRS84_SRID
+    box: StorageBox | None = None
+    at: Interval | None = None
+    conditions: tuple[ColumnElement[bool], ...] = ()
+    sort: tuple[tuple[Field, bool], ...] = ()
+    fields: tuple[Field, ...] | None = None
+    limit: int = 10
+    offset: int = 0
+
+    @property
+    def output_fields(self) -> tuple[Field, ...]:
+        if self.fields is not None:
+            return self.fields
+        return visible_fields(self.layer, self.role)
+
+    @property
+    def filtered(self) -> bool:
+        return self.box is not None or self.at is not None or bool(self.conditions)
+
+
+def temporal_condition(
+    layer: LayerDefinition, at: Interval | None, *, named: bool = False
+) -> ColumnElement[bool]:
+    """Current versions without ``at``; otherwise the versions valid during ``at``."""
+    if layer.temporal is None:
+        return sa.true()
+    start, end = (layer.main.c[name] for name in layer.temporal)
+    if at is None:
+        return end.is_(None)
+    low, high = (_value("at_low", at[0], named), _value("at_high", at[1], named))
+    began = sa.true() if at[1] is None else start <= high
+    not_ended = end.is_(None) if at[0] is None else sa.or_(end.is_(None), end > low)
+    return sa.and_(began, not_ended)
+
+
+def _value(name: str, value: Any, named: bool) -> Any:
+    """A request value: a named bound parameter in a reusable statement, else itself."""
+    return sa.bindparam(name, value, type_=_TYPES.get(name)) if named else value
+
+
+def where_clause(query: FeatureQuery, *, named: bool = False) -> ColumnElement[bool]:
+    """Role rows, time, bbox and filters: every condition of the request.
+
+    ``named`` puts the request's values (box, time) into named parameters, so the
+    statement's SQL depends only on the request's shape (see ``compiled_page``).
+    """
+    layer = query.layer
+    parts = [row_filter(layer, query.role), temporal_condition(layer, query.at, named=named)]
+    if query.box is not None:
+        if query.box.bounds is None:
+            return sa.false()
+        corners = [_value(n, v, named) for n, v in zip(BOX_NAMES, query.box.bounds, strict=True)]
+        geographic = query.box.geographic and layer.etrs89 is not None
+        column = layer.etrs89 if geographic and layer.etrs89 is not None else layer.geom
+        srid = ETRS89 if geographic else layer.storage_srid
+        envelope = sa.func.ST_MakeEnvelope(*corners, srid)
+        parts.append(sa.func.ST_Intersects(column, envelope))
+    parts.extend(query.conditions)
+    return sa.and_(*parts)
+
+
+def properties_json(fields: tuple[Field, ...]) -> ColumnElement[Any]:
+    """``json_build_object`` of the fields (chunked: PostgreSQL takes 100 arguments)."""
+    if not fields:
+        return sa.cast(sa.literal("{}"), sa.Text)
+    chunks = [fields[i : i + 40] for i in range(0, len(fields), 40)]
+    objects = [
+        sa.func.jsonb_build_object(*[item for f in chunk for item in (sa.literal(f.name), f.expr)])
+        for chunk in chunks
+    ]
+    if len(objects) == 1:
+        return sa.cast(
+            sa.func.json_build_object(*[i for f in fields for i in (f.name, f.expr)]), sa.Text
+        )
+    merged: ColumnElement[Any] = objects[0]
+    for extra in objects[1:]:
+        merged = merged.op("||")(extra)
+    return sa.cast(merged, sa.Text)
+
+
+def feature_text(
+    layer: LayerDefinition, fields: tuple[Field, ...], srid: int
+) -> ColumnElement[str]:
+    """One finished GeoJSON Feature as text; the geometry is spliced in, not re-parsed."""
+    geometry = sa.func.ST_AsGeoJSON(output_geometry(layer, srid), decimals(srid), 0)
+    return sa.func.concat(
+        '{"type":"Feature","id":',
+        sa.cast(sa.func.to_json(layer.id_expr), sa.Text),
+        ',"geometry":',
+        sa.func.coalesce(geometry, "null"),
+        ',"properties":',
+        properties_json(fields),
+        "}",
+    )
+
+
+def order_by(query: FeatureQuery) -> list[ColumnElement[Any]]:
+    """The requested sort keys, then the id, so pages never overlap or skip."""
+    keys: list[ColumnElement[Any]] = [
+        field.expr.desc() if descending else field.expr.asc() for field, descending in query.sort
+    ]
+    keys.append(query.layer.id_expr.asc())
+    return keys
+
+
+def page_statement(query: FeatureQuery, *, named: bool = False) -> Select[Any]:
+    """One row per feature, one row more than the limit to tell whether a next page exists."""
+    text = feature_text(query.layer, query.output_fields, query.out_srid)
+    return (
+        sa.select(text.label("feature"))
+        .select_from(query.layer.source)
+        .where(where_clause(query, named=named))
+        .order_by(*order_by(query))
+        .limit(_value("page_limit", query.limit + 1, named))
+        .offset(_value("page_offset", query.offset, named))
+    )
+
+
+def compiled_page(conn: Connection, query: FeatureQuery) -> tuple[str, dict[str, Any]] | None:
+    """The page's SQL and parameters, compiled once per request shape and process.
+
+    Building and compiling the SQLAlchemy expression of a page costs more Python time
+    than PostgreSQL needs to answer a bbox page, so the common requests (no filter
+    conditions) reuse SQL compiled for their shape (layer, role, CRS, fields, sort, and
+    whether a box and a time are given) with the values as named parameters. The SQL
+    text is then the same on every request, so psycopg prepares it on the server too.
+    Requests with filter conditions are compiled each time (None).
+    """
+    if query.conditions:
+        return None
+    shape = (
+        query.role,
+        query.out_srid,
+        tuple(f.name for f in query.output_fields),
+        tuple((f.name, descending) for f, descending in query.sort),
+        None if query.box is None else (query.box.bounds is None, query.box.geographic),
+        None if query.at is None else (query.at[0] is None, query.at[1] is None),
+        conn.dialect.name,
+    )
+    shapes = _COMPILED.setdefault(query.layer, {})
+    found = shapes.get(shape)
+    if found is None:
+        compiled = page_statement(query, named=True).compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        found = (compiled.string, dict(compiled.params))
+        if len(shapes) >= MAX_SHAPES:
+            shapes.clear()
+        shapes[shape] = found
+    sql, constants = found
+    values: dict[str, Any] = {"page_limit": query.limit + 1, "page_offset": query.offset}
+    if query.box is not None and query.box.bounds is not None:
+        values.update(zip(BOX_NAMES, query.box.bounds, strict=True))
+    if query.at is not None:
+        values.update({"at_low": query.at[0], "at_high": query.at[1]})
+    return sql, {**constants, **values}
+
+
+def _page_result(conn: Connection, query: FeatureQuery) -> CursorResult[Any]:
+    compiled = compiled_page(conn, query)
+    if compiled is None:
+        return conn.execute(page_statement(query))
+    return conn.exec_driver_sql(*compiled)
+
+
+def item_statement(
+    layer: LayerDefinition, role: str, srid: int, feature_id: int | str
+) -> Select[Any]:
+    """A single feature by id, under the same row rule as the items (any version)."""
+    text = feature_text(layer, visible_fields(layer, role), srid)
+    return (
+        sa.select(text.label("feature"))
+        .select_from(layer.source)
+        .where(row_filter(layer, role), layer.id_expr == feature_id)
+        .limit(1)
+    )
+
+
+def stream_page(conn: Connection, query: FeatureQuery) -> Iterator[str]:
+    """The page's features as GeoJSON text, fetched in batches from a server-side cursor."""
+    streaming = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH)
+    for row in _page_result(streaming, query):
+        yield row[0]
+
+
+def fetch_page(conn: Connection, query: FeatureQuery) -> list[str]:
+    """The page (plus one look-ahead row) as a list, for small pages."""
+    return [row[0] for row in _page_result(conn, query)]
+
+
+def number_matched(conn: Connection, query: FeatureQuery, rows_estimate: float) -> int | None:
+    """The exact number of matches when it is cheap to know, else None (omitted).
+
+    Never a full count of a big table: only tables the planner estimates below
+    ``EXACT_COUNT_LIMIT`` rows (a never-analysed table reports -1) are counted;
+    ``rows_estimate`` comes from the catalog, which reads it once per data change.
+    """
+    if rows_estimate >= EXACT_COUNT_LIMIT:
+        return None
+    count = sa.select(sa.func.count()).select_from(query.layer.source).where(where_clause(query))
+    return int(conn.execute(count).scalar_one())
