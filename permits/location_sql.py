@@ -1,0 +1,279 @@
+"""The one statement behind a location check: every spatial fact in one round trip.
+
+The statement is assembled only from the constant fragments below (one ``found``
+fragment per way of naming the location); every value is a bound parameter. It returns
+one JSON document built by PostgreSQL, so Python never touches geometries or rows:
+
+* ``found``/``parcels``: the imobile the request names, in the version valid at ``:t``
+  (a longitude/latitude point is looked up on the parcels' indexed ETRS89 twins, so the
+  request needs no TransDatRO transformation in Python);
+* ``s``: the subject, i.e. the union of those parcels, or the drawn polygon, or the
+  point when nothing lies under it;
+* the share of the subject inside the UAT and the intravilan;
+* ``zones``: the zones of the plans in force on ``:day`` that the subject touches. A
+  PUZ overrides the PUG (and a PUD both) where it applies, so each zone reports the
+  share of the subject it really governs and the plans that override it;
+* restrictions intersecting the subject or within ``:nearby`` metres of it;
+* provenance: the data versions and the import runs of the parcels.
+
+Shares are computed on the storage CRS (metres), where every GiST index lives.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sqlalchemy as sa
+
+# Parcel versions valid at the moment asked; "now" uses the partial index of current rows.
+_CURRENT = "p.valid_to IS NULL AND p.valid_from <= now()"
+_AS_OF = "tstzrange(p.valid_from, p.valid_to, '[)') @> CAST(:t AS timestamptz)"
+
+_FOUND = {
+    "numbers": """
+        SELECT p.id, q.ord
+        FROM unnest(CAST(:numbers AS text[])) WITH ORDINALITY AS q(n, ord)
+        JOIN cadastre.parcel p ON p.uat_siruta = :uat AND p.cadastral_number = q.n
+            AND {valid}
+    """,
+    "ids": """
+        SELECT p.id, array_position(CAST(:ids AS bigint[]), p.id) AS ord
+        FROM cadastre.parcel p
+        WHERE p.id = ANY(CAST(:ids AS bigint[])) AND {valid}
+    """,
+    "point": """
+        SELECT p.id, row_number() OVER (ORDER BY p.cadastral_number) AS ord
+        FROM cadastre.parcel p, drawn d
+        WHERE p.uat_siruta = :uat AND ST_Intersects(p.geom, d.geom) AND {valid}
+    """,
+    "lonlat": """
+        SELECT p.id, row_number() OVER (ORDER BY p.cadastral_number) AS ord
+        FROM cadastre.parcel p, lonlat l
+        WHERE p.uat_siruta = :uat AND ST_Intersects(p.geom_etrs89, l.geom) AND {valid}
+    """,
+    "polygon": """
+        SELECT x.id, row_number() OVER (ORDER BY x.overlap DESC, x.cadastral_number) AS ord
+        FROM (
+            SELECT p.id, p.cadastral_number, ST_Area(ST_Intersection(p.geom, d.geom)) AS overlap
+            FROM cadastre.parcel p, drawn d
+            WHERE p.uat_siruta = :uat AND ST_Intersects(p.geom, d.geom) AND {valid}
+        ) x
+        WHERE x.overlap >= :sliver
+    """,
+}
+
+_SUBJECT = {
+    "numbers": "SELECT ST_Union(geom) AS geom FROM parcels",
+    "ids": "SELECT ST_Union(geom) AS geom FROM parcels",
+    "point": """
+        SELECT coalesce((SELECT ST_Union(geom) FROM parcels), (SELECT geom FROM drawn)) AS geom
+    """,
+    "lonlat": "SELECT ST_Union(geom) AS geom FROM parcels",
+    "polygon": "SELECT geom FROM drawn",
+}
+
+_MISSING_NUMBERS = """
+    SELECT q.n, q.ord, (
+        SELECT json_build_object(
+            'first_valid_from', min(h.valid_from),
+            'last_valid_to', max(h.valid_to),
+            'versions', count(*))
+        FROM cadastre.parcel h
+        WHERE h.uat_siruta = :uat AND h.cadastral_number = q.n
+        HAVING count(*) > 0
+    ) AS history
+    FROM unnest(CAST(:numbers AS text[])) WITH ORDINALITY AS q(n, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM parcels p WHERE p.cadastral_number = q.n)
+"""
+_NO_MISSING = "SELECT NULL::text AS n, NULL::bigint AS ord, NULL::json AS history WHERE false"
+
+# The share of the subject inside {area} (a geometry expression), or 1/0 for a point.
+_SHARE = """
+    CASE WHEN {area} IS NULL OR s.geom IS NULL THEN NULL
+         WHEN ST_CoveredBy(s.geom, {area}) THEN 1.0
+         WHEN NOT ST_Intersects(s.geom, {area}) THEN 0.0
+         WHEN s.area > 0 THEN ST_Area(ST_Intersection({area}, s.geom)) / s.area
+         ELSE 1.0 END
+"""
+
+_BODY = """
+WITH drawn AS (
+    SELECT ST_GeomFromEWKB(CAST(:wkb AS bytea)) AS geom
+), lonlat AS (
+    SELECT ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4258) AS geom
+), found AS (
+    {found}
+), parcels AS (
+    SELECT p.*, f.ord FROM found f JOIN cadastre.parcel p ON p.id = f.id
+), subject AS (
+    {subject}
+), s AS (
+    SELECT geom, coalesce(ST_Area(geom), 0) AS area, ST_Dimension(geom) AS dim FROM subject
+), missing AS (
+    {missing}
+), uat AS (
+    SELECT geom FROM core.admin_unit WHERE siruta = :uat AND geom IS NOT NULL LIMIT 1
+), intra AS (
+    SELECT ST_Union(i.geom) AS geom, count(*) AS n
+    FROM core.intravilan i, s
+    WHERE i.uat_siruta = :uat AND ST_Intersects(i.geom, s.geom)
+      AND i.valid_from <= :t AND (i.valid_to IS NULL OR i.valid_to > :t)
+), intra_known AS (
+    SELECT EXISTS (
+        SELECT 1 FROM core.intravilan i WHERE i.uat_siruta = :uat
+          AND i.valid_from <= :t AND (i.valid_to IS NULL OR i.valid_to > :t)
+    ) AS known
+), zones AS (
+    SELECT z.id, z.plan_id, z.regulation_id, z.utr_code, z.function,
+           CASE pl.plan_type WHEN 'PUD' THEN 3 WHEN 'PUZ' THEN 2 ELSE 1 END AS rank,
+           CASE WHEN s.dim = 2 THEN ST_Intersection(z.geom, s.geom) ELSE s.geom END AS piece
+    FROM s
+    JOIN urbanism.zone z ON ST_Intersects(z.geom, s.geom)
+    JOIN urbanism.plan pl ON pl.id = z.plan_id
+    WHERE pl.uat_siruta = :uat AND pl.status IN ('approved', 'expired')
+      AND z.valid_from <= :t AND (z.valid_to IS NULL OR z.valid_to > :t)
+      AND (pl.valid_from IS NULL OR pl.valid_from <= :day)
+      AND (pl.valid_to IS NULL OR pl.valid_to > :day)
+), over AS (
+    SELECT o.rank, o.plan_id, coalesce((
+        SELECT CASE WHEN s.dim = 2 THEN ST_Intersection(pl.geom, s.geom) ELSE s.geom END
+        FROM urbanism.plan pl WHERE pl.id = o.plan_id AND pl.geom IS NOT NULL
+          AND ST_Intersects(pl.geom, s.geom)
+    ), o.geom) AS geom
+    FROM (SELECT rank, plan_id, ST_Union(piece) AS geom FROM zones WHERE rank > 1
+          GROUP BY rank, plan_id) o, s
+), effective AS (
+    SELECT z.plan_id, z.regulation_id, z.utr_code, z.function, z.rank,
+           CASE WHEN s.dim = 2 THEN ST_Area(z.piece) ELSE 1.0 END AS raw,
+           CASE
+               WHEN NOT EXISTS (SELECT 1 FROM over o WHERE o.rank > z.rank
+                                  AND ST_Intersects(o.geom, z.piece))
+                   THEN CASE WHEN s.dim = 2 THEN ST_Area(z.piece) ELSE 1.0 END
+               WHEN s.dim = 2 THEN ST_Area(ST_Difference(z.piece, (
+                   SELECT ST_Union(o.geom) FROM over o WHERE o.rank > z.rank)))
+               ELSE 0.0
+           END AS eff
+    FROM zones z, s
+), zone_rows AS (
+    SELECT plan_id, utr_code, min(regulation_id) AS regulation_id, min(function) AS function,
+           min(rank) AS rank, sum(raw) AS raw, sum(eff) AS eff
+    FROM effective GROUP BY plan_id, utr_code
+    HAVING sum(raw) >= :min_area OR (SELECT dim FROM s) < 2
+), zone_json AS (
+    SELECT coalesce(json_agg(json_build_object(
+        'utr_code', zr.utr_code,
+        'name', r.name,
+        'function', coalesce(r.function, zr.function),
+        'plan', json_build_object(
+            'id', pl.id, 'type', pl.plan_type, 'title', pl.title,
+            'hcl_number', pl.hcl_number, 'hcl_date', pl.hcl_date,
+            'valid_from', pl.valid_from, 'valid_to', pl.valid_to, 'status', pl.status),
+        'rules', json_build_object(
+            'allowed_uses', r.allowed_uses, 'conditional_uses', r.conditional_uses,
+            'forbidden_uses', r.forbidden_uses, 'pot_max', r.pot_max, 'cut_max', r.cut_max,
+            'height_max_m', r.height_max_m, 'height_regime', r.height_regime,
+            'min_plot_area', r.min_plot_area, 'min_frontage', r.min_frontage,
+            'rules_text', r.rules_text),
+        'area', CASE WHEN s.dim = 2 THEN round(zr.eff::numeric, 2) END,
+        'share', CASE WHEN s.dim = 2 THEN round((zr.eff / nullif(s.area, 0))::numeric, 4)
+                      ELSE round(zr.eff::numeric, 4) END,
+        'overlap_share', CASE WHEN s.dim = 2
+                              THEN round((zr.raw / nullif(s.area, 0))::numeric, 4)
+                              ELSE round(zr.raw::numeric, 4) END,
+        'overridden_by', (
+            SELECT json_agg(op.title ORDER BY op.title) FROM urbanism.plan op
+            WHERE op.id IN (SELECT o.plan_id FROM over o WHERE o.rank > zr.rank))
+    ) ORDER BY zr.eff DESC, zr.rank DESC, zr.utr_code), '[]'::json) AS doc
+    FROM zone_rows zr
+    JOIN urbanism.plan pl ON pl.id = zr.plan_id
+    LEFT JOIN urbanism.regulation r ON r.id = coalesce(zr.regulation_id, (
+        SELECT rr.id FROM urbanism.regulation rr
+        WHERE rr.plan_id = zr.plan_id AND rr.utr_code = zr.utr_code))
+    CROSS JOIN s
+), restriction_json AS (
+    SELECT coalesce(json_agg(json_build_object(
+        'id', r.id, 'kind', r.kind, 'name', r.name, 'legal_source', r.legal_source,
+        'description', r.description,
+        'intersects', d.distance = 0,
+        'area', CASE WHEN d.distance = 0 AND s.dim = 2
+                     THEN round(ST_Area(ST_Intersection(r.geom, s.geom))::numeric, 2) END,
+        'distance', round(d.distance::numeric, 2)
+    ) ORDER BY d.distance, r.kind, r.name), '[]'::json) AS doc
+    FROM s
+    JOIN urbanism.restriction r ON ST_DWithin(r.geom, s.geom, :nearby)
+    CROSS JOIN LATERAL (SELECT ST_Distance(r.geom, s.geom) AS distance) d
+    WHERE r.uat_siruta = :uat
+      AND r.valid_from <= :t AND (r.valid_to IS NULL OR r.valid_to > :t)
+)
+SELECT json_build_object(
+    'parcels', (SELECT coalesce(json_agg(json_build_object(
+        'id', p.id,
+        'cadastral_number', p.cadastral_number,
+        'land_book_number', p.land_book_number,
+        'measured_area', p.measured_area,
+        'legal_area', p.legal_area,
+        'use_category', p.use_category,
+        'intravilan', p.intravilan,
+        'address', p.address_text,
+        'version_valid_from', p.valid_from,
+        'import_run_id', p.import_run_id,
+        'geometry', CASE WHEN :with_geometry THEN ST_AsGeoJSON(
+            coalesce(p.geom_etrs89, ST_Transform(p.geom, 4326)), 7)::json END
+    ) ORDER BY p.ord), '[]'::json) FROM parcels p),
+    'missing', (SELECT coalesce(json_agg(json_build_object('cadastral_number', m.n,
+                                                           'history', m.history)
+                ORDER BY m.ord), '[]'::json) FROM missing m),
+    'groups', (SELECT array_length(ST_ClusterWithin(geom, :touching), 1) FROM parcels),
+    'subject', (SELECT json_build_object(
+        'area', round(s.area::numeric, 2), 'dimension', s.dim,
+        'x', ST_X(ST_Centroid(s.geom)), 'y', ST_Y(ST_Centroid(s.geom))) FROM s),
+    'lonlat', (SELECT json_build_object('lon', ST_X(c), 'lat', ST_Y(c))
+               FROM (SELECT ST_Centroid(ST_Collect(p.geom_etrs89)) AS c FROM parcels p
+                     HAVING count(p.geom_etrs89) = count(*) AND count(*) > 0) x),
+    'uat_share', (SELECT {uat_share} FROM s LEFT JOIN uat ON true),
+    'uat_known', EXISTS (SELECT 1 FROM uat),
+    'intravilan_share', (SELECT CASE WHEN k.known THEN coalesce({intra_share}, 0.0) END
+                         FROM s LEFT JOIN intra ON true CROSS JOIN intra_known k),
+    'zones', (SELECT doc FROM zone_json),
+    'restrictions', (SELECT doc FROM restriction_json),
+    'data_versions', (SELECT json_object_agg(v.table_name, json_build_object(
+                          'version', v.version, 'changed_at', v.changed_at))
+                      FROM core.data_version v WHERE v.table_name = ANY(:tables)),
+    'import_runs', (SELECT coalesce(json_agg(json_build_object(
+                        'id', ir.id, 'kind', ir.kind, 'source', ir.source,
+                        'finished_at', ir.finished_at) ORDER BY ir.id), '[]'::json)
+                    FROM core.import_run ir
+                    WHERE ir.id IN (SELECT import_run_id FROM parcels))
+)::text AS doc
+"""
+
+PROVENANCE_TABLES = [
+    "cadastre.parcel",
+    "core.admin_unit",
+    "core.intravilan",
+    "urbanism.plan",
+    "urbanism.regulation",
+    "urbanism.zone",
+    "urbanism.restriction",
+]
+# Parcels closer than this (metres) count as touching: digitised neighbours leave gaps.
+TOUCHING_M = 0.1
+# Overlaps smaller than this (square metres) between a drawn polygon and a parcel are
+# digitising noise, not a parcel the location is on.
+SLIVER_M2 = 1.0
+# Zone pieces smaller than this are where a zone only touches the location's edge.
+MIN_ZONE_PIECE_M2 = 0.01
+
+
+@cache
+def location_statement(mode: str, as_of: bool) -> sa.TextClause:
+    """The statement for one way of naming the location (compiled once per process)."""
+    valid = _AS_OF if as_of else _CURRENT
+    sql = _BODY.format(
+        found=_FOUND[mode].format(valid=valid),
+        subject=_SUBJECT[mode],
+        missing=_MISSING_NUMBERS if mode == "numbers" else _NO_MISSING,
+        uat_share=_SHARE.format(area="uat.geom"),
+        intra_share=_SHARE.format(area="intra.geom"),
+    )
+    return sa.text(sql)
