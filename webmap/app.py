@@ -109,7 +109,22 @@ def _to_json(value: Any) -> Any:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app for ``settings`` (default: read from the environment)."""
-    from webmap import assets, errors, first_map, health
+    from webmap import (
+        analysis_api,
+        api,
+        assets,
+        auth,
+        errors,
+        extract,
+        first_map,
+        health,
+        map_pages,
+        ogc_features,
+        permits_api,
+        tiles,
+        wfs,
+        wms,
+    )
 
     settings = settings or load_settings()
     app = Flask(
@@ -124,8 +139,22 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions[EXTENSION] = UrbanGis(settings)
     errors.register(app)
-    for blueprint in (assets.blueprint, health.blueprint, first_map.blueprint):
-        app.register_blueprint(blueprint)
+    for module in (
+        assets,
+        health,
+        first_map,
+        auth,
+        ogc_features,
+        tiles,
+        map_pages,
+        extract,
+        wfs,
+        wms,
+    ):
+        app.register_blueprint(module.blueprint)
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(analysis_api.blueprint)
+    app.register_blueprint(permits_api.blueprint)
     policy = content_security_policy(settings.osm_tiles_url)
     app.after_request(lambda response: _secure(response, policy))
     return app

@@ -8,7 +8,20 @@ from typing import Any
 import click
 
 from gis_core.errors import UrbanGisError
-from webmap.commands import config, crs, db, demo, serve
+from webmap.commands import (
+    analysis,
+    apikeys,
+    config,
+    crs,
+    db,
+    demo,
+    imports,
+    indicators,
+    layers,
+    permits,
+    serve,
+    users,
+)
 
 
 class _Root(click.Group):
@@ -30,5 +43,18 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(dict)
 
 
-for _module in (config, db, crs, demo, serve):
+for _module in (
+    config,
+    db,
+    crs,
+    demo,
+    serve,
+    layers,
+    apikeys,
+    users,
+    permits,
+    imports,
+    analysis,
+    indicators,
+):
     main.add_command(_module.group)

@@ -14,12 +14,12 @@ import math
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.engine import Connection
 
 from gis_core.errors import InvalidParameter, MissingParameter, NotFound, UrbanGisError
-from webmap.app import state, vendor_dir
-from webmap.assets import assets_installed
+from webmap.app import state
+from webmap.map_pages import render_map_page
 
 # Most features one layer request returns; the page asks for a smaller area beyond it.
 FEATURE_LIMIT = 5_000
@@ -234,7 +234,7 @@ def is_demo(conn: Connection) -> bool:
 # -- views -------------------------------------------------------------------------------
 @blueprint.get("/")
 @blueprint.get("/map")
-def map_page() -> str:
+def map_page() -> Response:
     """The page; it renders even without a database or front-end assets, saying so."""
     app_state = state()
     extent, demo, database_ok = DEFAULT_EXTENT, False, True
@@ -245,17 +245,7 @@ def map_page() -> str:
     except (UrbanGisError, sa.exc.SQLAlchemyError) as exc:
         current_app.logger.warning("map page without data: %s", exc)
         database_ok = False
-    return render_template(
-        "map.html",
-        settings=app_state.settings,
-        extent=",".join(f"{value:.7f}" for value in extent),
-        demo=demo,
-        database_ok=database_ok,
-        assets_ok=assets_installed(vendor_dir()),
-        layers={name: layer.title for name, layer in LAYERS.items()},
-        data_url=url_for("first_map.layer_data", layer="LAYER").replace("LAYER", "{layer}"),
-        parcels_min_zoom=PARCELS_MIN_ZOOM,
-    )
+    return render_map_page(extent, demo, database_ok)
 
 
 @blueprint.get("/map/data/<layer>.geojson")

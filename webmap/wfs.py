@@ -1,0 +1,62 @@
+"""``/ogc/wfs``: WFS 2.0.0 and 1.1.0 over the layer catalog.
+
+A thin view: the protocol lives in ``layers.wfs``; this module resolves the caller's
+role, builds the service description from the settings and streams the answer.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from layers import wfs
+from layers.wfs_ows import OwsService, ServiceInfo
+from webmap.app import state
+from webmap.auth import current_role
+from webmap.ogc_features import layer_services
+
+PREFIX = "/ogc/wfs"
+DEFAULT_MAX_COUNT = 10_000
+
+blueprint = Blueprint("wfs", __name__, url_prefix=PREFIX)
+
+
+def service_info(kind: str) -> ServiceInfo:
+    """Service metadata: the municipality from the settings, the rest from app config."""
+    settings = state().settings
+    config = current_app.config
+    return ServiceInfo(
+        title=f"{settings.uat_name}: urbangis {kind}",
+        abstract=(
+            f"Cadastre, urban plans (PUG/PUZ, UTR zones) and restrictions of "
+            f"{settings.uat_name} (SIRUTA {settings.uat_siruta})."
+        ),
+        keywords=("cadastru", "urbanism", "PUG", "UTR", "INSPIRE", settings.uat_name),
+        provider=str(config.get("URBANGIS_OWS_PROVIDER", f"Primăria {settings.uat_name}")),
+        provider_site=str(config.get("URBANGIS_OWS_PROVIDER_SITE", request.url_root)),
+        contact_email=str(config.get("URBANGIS_OWS_CONTACT_EMAIL", "")),
+        fees=str(config.get("URBANGIS_OWS_FEES", "none")),
+        access_constraints=str(config.get("URBANGIS_OWS_ACCESS_CONSTRAINTS", "none")),
+    )
+
+
+def ows_service(prefix: str, kind: str) -> OwsService:
+    """The service as seen from this request's host (capability URLs follow the client)."""
+    return OwsService(
+        engine=state().engine,
+        catalog=layer_services().catalog,
+        url=request.url_root.rstrip("/") + prefix,
+        info=service_info(kind),
+        max_count=int(current_app.config.get("URBANGIS_WFS_MAX_COUNT", DEFAULT_MAX_COUNT)),
+    )
+
+
+@blueprint.get("")
+@blueprint.get("/")
+def endpoint() -> Response:
+    answer = wfs.handle(
+        ows_service(PREFIX, "WFS"), current_role(), list(request.args.items(multi=True))
+    )
+    response = Response(answer.content(), status=answer.status, content_type=answer.media_type)
+    for name, value in answer.headers.items():
+        response.headers[name] = value
+    return response
