@@ -9,16 +9,15 @@ storage SRID 3844, one with EPSG:26986 for the real Cambridge (MA) data.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 from gis_core import migrate
-from gis_core.db import create_engine
+from gis_core.db import create_engine, drop_database, recreate_database
 from gis_core.embedded import EmbeddedCluster
 from gis_core.settings import Settings
 
@@ -39,12 +38,7 @@ def _server_url() -> URL:
 
 
 def fresh_database(server: URL, name: str) -> URL:
-    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.set(database=name)
+    return recreate_database(server, name)
 
 
 def settings_for(url: URL, storage_srid: int) -> Settings:
@@ -60,11 +54,9 @@ def _worker_suffix() -> str:
     return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
-def drop_database(server: URL, name: str) -> None:
-    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def unique_database_name(purpose: str) -> str:
+    """A database name no other test process (or concurrent test run) uses."""
+    return f"urbangis_test_{purpose}_{_worker_suffix()}"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -141,3 +133,52 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared test data folder {SHARED_DATA} is missing")
     return SHARED_DATA
+
+
+# The small demo municipality the location-check tests share (one load per test process).
+LOCATION_DEMO_PARCELS = 2000
+LOCATION_DEMO_SEED = 2
+
+
+@pytest.fixture(scope="session")
+def location_demo_settings(server_url: URL) -> Iterator[Settings]:
+    """A Stereo 70 database holding the small demo municipality, loaded once."""
+    from importers.demo.generate import DemoParameters
+    from importers.demo.load import load_demo
+
+    databases = _migrated_settings(server_url, f"urbangis_test_locdemo_{_worker_suffix()}", 3844)
+    settings = next(databases)
+    engine = create_engine(settings)
+    load_demo(engine, DemoParameters(parcels=LOCATION_DEMO_PARCELS, seed=LOCATION_DEMO_SEED))
+    engine.dispose()
+    yield settings
+    next(databases, None)
+
+
+@pytest.fixture(scope="session")
+def database_factory(server_url: URL) -> Iterator[Callable[..., Settings]]:
+    """Fresh migrated databases on demand, e.g. ``database_factory("imports", 3035)``.
+
+    Keyword arguments override settings (``uat_siruta=...``); every database made is
+    dropped at the end of the session.
+    """
+    created: list[str] = []
+
+    def make(label: str, storage_srid: int, **overrides: object) -> Settings:
+        name = f"urbangis_test_{label}_{_worker_suffix()}"
+        url = fresh_database(server_url, name)
+        settings = Settings(
+            database_url=url.render_as_string(hide_password=False),
+            data_dir=TEST_DATA_DIR,
+            storage_srid=storage_srid,
+            **overrides,  # type: ignore[arg-type]
+        )
+        engine = create_engine(settings)
+        migrate.upgrade(engine, storage_srid)
+        engine.dispose()
+        created.append(name)
+        return settings
+
+    yield make
+    for name in created:
+        drop_database(server_url, name)

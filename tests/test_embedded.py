@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,10 +23,12 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def cluster_dir() -> Path:
-    from tests.conftest import REPO
+def cluster_dir() -> Iterator[Path]:
+    from tests.conftest import REPO, unique_database_name
 
-    return REPO / "var" / f"test-embedded-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    folder = REPO / "var" / unique_database_name("embedded")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_cluster_life_cycle(cluster_dir: Path) -> None:

@@ -6,7 +6,6 @@ show are committed by a module fixture and deleted again afterwards.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -22,6 +21,7 @@ from sqlalchemy.engine import URL, Engine
 from gis_core import migrate
 from gis_core.errors import InvalidParameter, MissingParameter
 from gis_core.settings import Settings
+from tests.conftest import drop_database, fresh_database, unique_database_name
 from webmap import first_map, health
 from webmap.app import create_app, tile_host
 from webmap.assets import assets_installed
@@ -259,17 +259,11 @@ def test_healthz_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
 
 @pytest.fixture
 def empty_database(server_url: URL) -> Iterator[URL]:
-    name = f"urbangis_test_empty_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    name = unique_database_name("empty")
     try:
-        yield server_url.set(database=name)
+        yield fresh_database(server_url, name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(server_url, name)
 
 
 def test_healthz_503_when_the_database_is_not_migrated(empty_database: URL, tmp_path: Path) -> None:

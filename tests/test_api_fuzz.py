@@ -1,0 +1,71 @@
+"""Fuzzing /api/v1 from its own OpenAPI document with schemathesis: no input, valid or
+not, may produce a server error (5xx), and successful answers must match the documented
+response schemas.
+
+Runs against the app on the demo database (WSGI, in-process). For every operation
+Hypothesis draws examples from the schemas (positive) and against them (negative),
+derandomised so a failure repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.generation import GenerationMode
+
+from gis_core.settings import Settings
+from webmap.app import create_app
+
+MAX_EXAMPLES = 60
+OPERATIONS = (
+    "POST /api/v1/location-check",
+    "GET /api/v1/parcels/{cadastral_number}",
+    "GET /api/v1/parcels",
+    "GET /api/v1/addresses",
+    "POST /api/v1/validations/location",
+)
+
+
+@pytest.fixture(scope="module")
+def api_schema(location_demo_settings: Settings) -> Iterator[schemathesis.BaseSchema]:
+    app: Flask = create_app(location_demo_settings.model_copy(update={"api_max_numbers": 5}))
+    app.testing = True
+    yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+def test_every_operation_is_fuzzed(api_schema: schemathesis.BaseSchema) -> None:
+    labels = {result.ok().label for result in api_schema.get_all_operations()}
+    assert labels == set(OPERATIONS)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_no_input_makes_a_server_error(
+    api_schema: schemathesis.BaseSchema, label: str, mode: GenerationMode
+) -> None:
+    operation = api_schema.find_operation_by_label(label)
+    assert operation is not None
+    statuses: list[int] = []
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def fuzz(case: schemathesis.Case) -> None:
+        response = case.call()
+        statuses.append(response.status_code)
+        case.validate_response(response, checks=[not_a_server_error])
+        if response.status_code < 300:
+            case.validate_response(response, checks=[response_schema_conformance])
+
+    fuzz()
+    assert statuses and max(statuses) < 500
