@@ -1,0 +1,162 @@
+"""Bulk cadastral import: 1 000 000 generated parcels from a GeoPackage, ours vs ogr2ogr.
+
+Input: a deterministic perturbed grid of 8-vertex parcels over ~40 × 40 km of Stereo 70
+(EPSG:3844), with text cadastral numbers and measured areas, written once to
+``var/bench/import_<N>.gpkg``.
+
+Ours: ``urbangis import cadastre`` (in a child process, so its peak memory is its own)
+with validation on: CRS check against the municipality, geometry validation and repair,
+key, measured-area and sliver checks, duplicate and overlap detection, ETRS89 twins
+(TransDatRO), COPY into staging, versioned merge into ``cadastre.parcel`` with all its
+indexes and constraints, one transaction, run record. Peer: ``ogr2ogr -f PostgreSQL``
+(COPY, one transaction, no spatial index during the load) into a fresh table, followed
+by the GiST index and ANALYZE, timed end to end (performance-anchors.md, S6).
+
+Run from the repository root: ``.venv/bin/python benchmarks/bench_import.py [N]``.
+The last lines are ``RESULT import_1m ours=<features/s> peer=<features/s> ratio=<r>``
+and the peak memory of our import.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from gis_core import migrate
+from gis_core.db import create_engine, drop_database, recreate_database
+from gis_core.embedded import EmbeddedCluster
+from gis_core.settings import Settings
+
+DATA_DIR = Path("var/bench")
+DATABASE = "urbangis_bench_import"
+PARCELS = 1_000_000
+SPACING = 40.0  # metres between grid nodes: 1000 × 1000 parcels ≈ 40 × 40 km
+ORIGIN = (370_000.0, 560_000.0)  # Stereo 70, around Cluj-Napoca
+
+_CHILD = """
+import json, resource, sys, time
+from gis_core.settings import Settings
+from gis_core.db import create_engine
+from importers.cadastre import CadastreOptions, import_cadastre
+settings = Settings(database_url=sys.argv[1], storage_srid=3844, uat_siruta=999999)
+engine = create_engine(settings, pool_size=1)
+started = time.perf_counter()
+report = import_cadastre(engine, settings, [sys.argv[2]], CadastreOptions())
+elapsed = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"seconds": elapsed, "peak_bytes": peak, "counts": report.count_dict(),
+                  "findings": dict(report.finding_counts)}))
+"""
+
+
+def parcels_file(count: int) -> Path:
+    """The input GeoPackage (generated once): perturbed grid cells with 8 vertices."""
+    path = DATA_DIR / f"import_{count}.gpkg"
+    if path.exists():
+        return path
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    side = int(np.ceil(np.sqrt(count)))
+    rng = np.random.default_rng(7)
+    nodes = (
+        np.stack(
+            np.meshgrid(np.arange(side + 1), np.arange(side + 1), indexing="xy"), axis=-1
+        ).astype(np.float64)
+        * SPACING
+    )
+    nodes += rng.uniform(-SPACING * 0.2, SPACING * 0.2, nodes.shape)
+    nodes += ORIGIN
+    index = np.arange(count)
+    col, row = index % side, index // side
+    corners = [nodes[row, col], nodes[row, col + 1], nodes[row + 1, col + 1], nodes[row + 1, col]]
+    ring = []
+    for k in range(4):  # corner, then the middle of the side to the next corner
+        ring.append(corners[k])
+        ring.append((corners[k] + corners[(k + 1) % 4]) / 2)
+    ring.append(corners[0])
+    coords = np.stack(ring, axis=1)  # (count, 9, 2)
+    geoms = shapely.polygons(coords)
+    frame = gpd.GeoDataFrame(
+        {
+            "NR_CAD": np.char.add("B", (1_000_000 + index).astype(str)).astype(object),
+            "SUPRAFATA": np.round(shapely.area(geoms), 2),
+            "CATEGORIE": np.where(index % 7 == 0, "A", "CC").astype(object),
+        },
+        geometry=geoms,
+        crs="EPSG:3844",
+    )
+    pyogrio.write_dataframe(frame, path, layer="parcels", driver="GPKG")
+    return path
+
+
+def run_ours(url: URL, gpkg: Path) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, url.render_as_string(hide_password=False), str(gpkg)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def run_peer(url: URL, gpkg: Path) -> float:
+    """ogr2ogr into a fresh table (COPY, no index during load), then GiST + ANALYZE."""
+    query = url.query
+    target = (
+        f"PG:dbname={url.database} host={query['host']} port={query['port']} user={url.username}"
+    )
+    command = [
+        "ogr2ogr", "--config", "PG_USE_COPY", "YES", "-f", "PostgreSQL", target, str(gpkg),
+        "parcels", "-nln", "public.peer_parcels", "-overwrite", "-gt", "unlimited",
+        "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=NONE", "-nlt", "PROMOTE_TO_MULTI",
+    ]  # fmt: skip
+    engine = sa.create_engine(url)
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE INDEX ON public.peer_parcels USING gist (geom)"))
+        conn.execute(sa.text("ANALYZE public.peer_parcels"))
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else PARCELS
+    gpkg = parcels_file(count)
+    cluster = EmbeddedCluster(Settings(data_dir=DATA_DIR))
+    cluster.ensure_running()
+    server = cluster.url()
+    url = recreate_database(server, DATABASE)
+    settings = Settings(database_url=url.render_as_string(hide_password=False), data_dir=DATA_DIR)
+    engine = create_engine(settings, pool_size=1)
+    migrate.upgrade(engine, settings.storage_srid)
+    engine.dispose()
+    try:
+        peer_seconds = run_peer(url, gpkg)
+        print(f"peer: ogr2ogr + GiST + ANALYZE, {count} parcels in {peer_seconds:.1f} s")
+        ours = run_ours(url, gpkg)
+    finally:
+        drop_database(server, DATABASE)
+    seconds = float(ours["seconds"])  # type: ignore[arg-type]
+    print(f"ours: import cadastre, {count} parcels in {seconds:.1f} s: {ours['counts']}")
+    print(f"ours: findings {ours['findings']}")
+    ours_rate, peer_rate = count / seconds, count / peer_seconds
+    label = "import_1m" if count == PARCELS else f"import_{count}"
+    ratio = ours_rate / peer_rate
+    print(f"RESULT {label} ours={ours_rate:.0f} peer={peer_rate:.0f} ratio={ratio:.3f}")
+    peak = int(ours["peak_bytes"])  # type: ignore[call-overload]
+    print(f"MEMORY {label} ours_peak={peak / 2**30:.2f} GiB (target < 1.5 GB)")
+
+
+if __name__ == "__main__":
+    main()
