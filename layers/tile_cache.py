@@ -46,7 +46,9 @@ class TileCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: TileKey) -> bytes | None:
+    def get(self, key: TileKey, *, count_miss: bool = True) -> bytes | None:
+        """The tile's bytes from memory, else from disk, else None. ``count_miss=False``
+        for a look-up that falls back to a full request counting its own miss."""
         with self._lock:
             data = self._entries.get(key)
             if data is not None:
@@ -58,7 +60,8 @@ class TileCache:
             self._remember(key, data)
             self.hits += 1
             return data
-        self.misses += 1
+        if count_miss:
+            self.misses += 1
         return None
 
     def put(self, key: TileKey, data: bytes) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from gis_core.settings import Settings
 from layers.tile_cache import TileCache, TileKey
 from layers.tiles import TileAddress, tile_matrix_set
 from tests.test_layers_data import GRID, layers_app, layers_settings
+from webmap.auth import KEYS, create_api_key
 from webmap.ogc_features import layer_services
+from webmap.tiles import CachedTiles
 
 __all__ = ["layers_settings"]
 LON, LAT = 23.5875, 46.767  # the centre of the synthetic municipality
@@ -182,3 +186,92 @@ def test_tile_bounds_match_web_mercator() -> None:
     minx, miny, maxx, maxy = TileAddress(1, 0, 0).bounds_3857()
     assert (minx, maxy) == pytest.approx((-20037508.342789244, 20037508.342789244))
     assert (maxx, miny) == pytest.approx((0.0, 0.0))
+
+
+@contextmanager
+def flask_calls(app: Flask) -> Iterator[list[str]]:
+    """The paths that reached Flask behind the cache-hit middleware, with the catalog's
+    version check held recent (as between two checks of a running server)."""
+    middleware = app.wsgi_app
+    assert isinstance(middleware, CachedTiles)
+    inner = middleware.wrapped
+    calls: list[str] = []
+
+    def counting(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        calls.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    middleware.wrapped = counting
+    services = layer_services(app)
+    try:
+        services.catalog.check_interval = 3600.0
+        yield calls
+    finally:
+        middleware.wrapped = inner
+        services.catalog.check_interval = 1.0
+
+
+def test_cache_hits_never_reach_flask_and_carry_the_same_headers(app: Flask) -> None:
+    z, x, y = tile_of(17, LON + 0.002)
+    url = f"/tiles/parcels/{z}/{x}/{y}.mvt"
+    client = app.test_client()
+    with flask_calls(app) as calls:
+        rendered = client.get(url)  # a miss: rendered by the app, then cached
+        assert rendered.status_code == 200 and calls == [url]
+        hit = client.get(url)
+        assert calls == [url]
+        assert hit.status_code == 200 and hit.data == rendered.data
+        assert dict(hit.headers) == dict(rendered.headers)
+        head = client.head(url)
+        assert head.status_code == 200 and not head.data
+        assert head.headers["Content-Length"] == str(len(rendered.data))
+        etag = rendered.headers["ETag"]
+        unchanged = client.get(url, headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304 and not unchanged.data
+        assert unchanged.headers["ETag"] == etag
+        assert calls == [url]
+
+
+def test_empty_cached_tiles_are_answered_alike(app: Flask) -> None:
+    url = "/tiles/parcels,zones/17/1/1.mvt"
+    client = app.test_client()
+    with flask_calls(app) as calls:
+        rendered = client.get(url)
+        hit = client.get(url)
+        assert calls == [url]
+    assert rendered.status_code == hit.status_code == 204
+    assert dict(hit.headers) == dict(rendered.headers)
+
+
+def test_what_the_cache_cannot_decide_goes_to_the_app(
+    app: Flask, layers_settings: Settings
+) -> None:
+    """Keys, logins, due version checks, hidden or unknown layers: the full path."""
+    z, x, y = tile_of(17, LON - 0.002)
+    url = f"/tiles/parcels/{z}/{x}/{y}.mvt"
+    client = app.test_client()
+    engine = create_engine(layers_settings)
+    with engine.begin() as conn:
+        key = create_api_key(conn, "test-tiles-clerk", "clerk")
+    try:
+        with flask_calls(app) as calls:
+            clerk = client.get(url, headers={"X-API-Key": key})
+            assert clerk.headers["Cache-Control"].startswith("private")
+            public = client.get(url)  # the clerk's cached tile is not the public's
+            assert len(calls) == 2 and public.data != clerk.data
+            assert public.headers["ETag"] != clerk.headers["ETag"]
+            assert client.get(url, headers={"X-API-Key": "nonsense"}).status_code == 401
+            client.set_cookie("session", "not-a-login")
+            assert client.get(url).status_code == 200
+            client.delete_cookie("session")
+            assert client.get("/tiles/nope/17/1/1.mvt").status_code == 404
+            assert client.get("/tiles/parcels,parcels/17/1/1.mvt").status_code == 400
+            assert len(calls) == 6
+            assert client.get(url).data == public.data and len(calls) == 6
+            layer_services(app).catalog.check_interval = 0.0  # a version check is due
+            assert client.get(url).data == public.data and len(calls) == 7
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM core.api_key WHERE name = 'test-tiles-clerk'"))
+        engine.dispose()
+        KEYS.forget()

@@ -157,16 +157,25 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(permits_api.blueprint)
     policy = content_security_policy(settings.osm_tiles_url)
     app.after_request(lambda response: _secure(response, policy))
+    # anonymous requests for cached tiles are answered before Flask (webmap.tiles)
+    app.wsgi_app = tiles.CachedTiles(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
-def _secure(response: Response, policy: str) -> Response:
+def secure_headers(policy: str) -> dict[str, str]:
     """Headers every answer carries: no MIME sniffing, no framing, scripts only from us."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Content-Security-Policy", policy)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    # OSM's tile policy asks for a Referer; send the origin only, never the full URL.
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        # OSM's tile policy asks for a Referer; send the origin only, never the full URL.
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+
+
+def _secure(response: Response, policy: str) -> Response:
+    for name, value in secure_headers(policy).items():
+        response.headers.setdefault(name, value)
     return response
 
 

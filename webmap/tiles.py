@@ -3,27 +3,40 @@
 A cached tile is answered without touching the database while the catalog's last
 version check is recent; ``If-None-Match`` is answered from the version-derived ETag
 without rendering. Anonymous tiles may be cached by proxies; tiles of other roles are
-``private``.
+``private``. An anonymous request for a tile already in the cache never reaches Flask:
+``CachedTiles`` answers it in front of the app (see there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, request
 from sqlalchemy.engine import Connection
+from werkzeug.http import parse_etags, quote_etag
 
-from gis_core.errors import DatabaseError
+from gis_core.errors import DatabaseError, NotFound
 from layers import tiles as mvt
 from layers.catalog import LayerDefinition
+from layers.roles import layer_for
 from layers.tile_cache import TileKey
-from webmap.app import json_response, state
-from webmap.auth import current_role
-from webmap.ogc_features import PREFIX, layer_services
+from webmap.app import EXTENSION, content_security_policy, json_response, secure_headers, state
+from webmap.auth import API_KEY_HEADER, current_role
+from webmap.ogc_features import EXTENSION as LAYERS_EXTENSION
+from webmap.ogc_features import PREFIX, LayerServices, layer_services
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 MAX_AGE = 60
+PUBLIC = "public"
+Answer = tuple[str, list[tuple[str, str]], list[bytes]]  # status, headers, body
+# The tile URL exactly as the ``tile`` route below matches it.
+TILE_PATH = re.compile(r"/tiles/([^/]+)/(\d+)/(\d+)/(\d+)\.mvt")
 
 blueprint = Blueprint("tiles", __name__)
 
@@ -79,11 +92,94 @@ def _not_modified(key: TileKey, role: str) -> Response:
 
 
 def _cache_headers(response: Response, key: TileKey, role: str) -> Response:
-    scope = "public" if role == "public" else "private"
+    scope = "public" if role == PUBLIC else "private"
     response.set_etag(key.etag())
     response.headers["Cache-Control"] = f"{scope}, max-age={MAX_AGE}"
-    response.headers["Vary"] = "X-API-Key, Cookie"
+    response.headers["Vary"] = f"{API_KEY_HEADER}, Cookie"
     return response
+
+
+class CachedTiles:
+    """WSGI middleware: anonymous cache hits answered before Flask sees the request.
+
+    A cache hit is a dictionary look-up, yet through Flask it also paid for a request
+    context, URL routing, the session, every before- and after-request hook and a
+    ``Response`` object: several times the cost of the look-up, and the only cost left
+    once the tile is cached. Here the request is answered from the path alone when
+    everything the full path would check is already known: no ``X-API-Key`` and no
+    session cookie (the role is then ``public``), layers the public may see, a catalog
+    version check that is still recent (``Catalog.fresh_version``) and the tile in the
+    cache. Anything else (a miss, a due version check, a bad address, another role)
+    goes through the app unchanged, and the answer carries the same headers either way.
+    """
+
+    def __init__(self, app: Flask, wrapped: WSGIApplication) -> None:
+        self.app = app
+        self.wrapped = wrapped
+        self._fixed: list[tuple[str, str]] | None = None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        answer = self._cached(environ)
+        if answer is None:
+            return self.wrapped(environ, start_response)
+        status, headers, body = answer
+        start_response(status, headers)
+        return body
+
+    def _cached(self, environ: WSGIEnvironment) -> Answer | None:
+        method = environ.get("REQUEST_METHOD")
+        if method != "GET" and method != "HEAD":
+            return None
+        found = TILE_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if found is None or "HTTP_X_API_KEY" in environ:
+            return None
+        if self.app.config["SESSION_COOKIE_NAME"] in environ.get("HTTP_COOKIE", ""):
+            return None  # maybe a staff login: the app resolves the role
+        services = self.app.extensions.get(LAYERS_EXTENSION)
+        if not isinstance(services, LayerServices):
+            return None  # no request has built the catalog yet
+        key = _public_key(services, found.group(1), *map(int, found.group(2, 3, 4)))
+        if key is None:
+            return None
+        data = services.tiles.get(key, count_miss=False)
+        if data is None:
+            return None
+        etag = key.etag()
+        headers = [("ETag", quote_etag(etag)), *self._fixed_headers()]
+        wanted = environ.get("HTTP_IF_NONE_MATCH")
+        if wanted and parse_etags(wanted).contains(etag):
+            return "304 NOT MODIFIED", headers, []
+        if not data:
+            return "204 NO CONTENT", [("Content-Type", mvt.MVT), *headers], []
+        headers = [("Content-Type", mvt.MVT), ("Content-Length", str(len(data))), *headers]
+        return "200 OK", headers, [] if method == "HEAD" else [data]
+
+    def _fixed_headers(self) -> list[tuple[str, str]]:
+        """The caching headers of public tiles and the headers every answer carries."""
+        if self._fixed is None:
+            policy = content_security_policy(self.app.extensions[EXTENSION].settings.osm_tiles_url)
+            self._fixed = [
+                ("Cache-Control", f"public, max-age={MAX_AGE}"),
+                ("Vary", f"{API_KEY_HEADER}, Cookie"),
+                *secure_headers(policy).items(),
+            ]
+        return self._fixed
+
+
+def _public_key(services: LayerServices, names: str, z: int, x: int, y: int) -> TileKey | None:
+    """The cache key of a public tile, if its layers are public and their versions fresh."""
+    ids = [name.strip() for name in names.split(",")]
+    versions: list[str] = []
+    for layer_id in ids:
+        try:
+            layer = layer_for(services.catalog, layer_id, PUBLIC)
+        except NotFound:
+            return None
+        version = services.catalog.fresh_version(layer)
+        if version is None:
+            return None
+        versions.append(version)
+    return TileKey(PUBLIC, ",".join(ids), ".".join(versions), z, x, y)
 
 
 @blueprint.get("/tiles/<names>/<int:z>/<int:x>/<int:y>.mvt")
