@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from lxml import etree
 from pygeofilter import ast, values
 from pygeofilter.backends.evaluator import handle
-from pygeofilter.parsers.fes.util import NodeParsingError
+from pygeofilter.parsers.fes.util import Element, NodeParsingError
+from pygeofilter.parsers.fes.util import handle as handles_tag
 from pygeofilter.parsers.fes.v11 import FES11Parser
 from pygeofilter.parsers.fes.v20 import FES20Parser
 from sqlalchemy.sql.elements import ColumnElement
@@ -89,7 +90,7 @@ DISTANCE_UNITS = {
     "kilometre": 1000.0,
     "kilometer": 1000.0,
 }
-_PARSER = etree.XMLParser(
+SAFE_PARSER = etree.XMLParser(
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
@@ -99,6 +100,12 @@ _PARSER = etree.XMLParser(
     remove_pis=True,
 )
 SridOf = Callable[[str], tuple[int, bool]]
+ResolveIds = Callable[[tuple[str, ...]], ColumnElement[bool]]
+# GML's own feature properties. We never write gml:name, gml:description or
+# gml:identifier, so for a filter they are absent (NULL) on every feature; gml:boundedBy
+# is the envelope of the geometry, present exactly when the geometry is.
+ABSENT_GML_PROPERTIES = frozenset({"gml:name", "gml:description", "gml:identifier"})
+BOUNDED_BY = "gml:boundedby"
 
 
 class FilterError(InvalidParameter):
@@ -115,6 +122,79 @@ class ResourceIds:
     ids: tuple[str, ...]
 
 
+@dataclass
+class ResourceIdNode(ast.Predicate):
+    """A resource identifier inside a logical operator (``<Not><ResourceId/></Not>``)."""
+
+    ids: tuple[str, ...]
+
+    def get_sub_nodes(self) -> list[ast.AstType]:
+        return []
+
+
+@dataclass
+class IsNil(ast.Predicate):
+    """FES 2.0 ``PropertyIsNil``: is the property present with ``xsi:nil="true"``?"""
+
+    lhs: ast.AstType
+
+    def get_sub_nodes(self) -> list[ast.AstType]:
+        return [self.lhs]
+
+
+def _bbox(lhs_and_rhs: tuple[Any, ...]) -> ast.GeometryIntersects:
+    """``BBOX`` as ``Intersects`` (pygeofilter writes ``NOT Disjoint``, which no
+    spatial index can serve); a missing property is the geometry (see ``_normalise``)."""
+    if len(lhs_and_rhs) == 2:
+        return ast.GeometryIntersects(lhs_and_rhs[0], lhs_and_rhs[1])
+    return ast.GeometryIntersects(None, lhs_and_rhs[0])
+
+
+class _Fes20(FES20Parser):
+    """pygeofilter's FES 2.0 parser plus ``PropertyIsNil`` and nested ``ResourceId``."""
+
+    @handles_tag("BBOX")
+    def geometry_bbox(self, node: Element, *args: Any) -> ast.GeometryIntersects:
+        return _bbox(args)
+
+    @handles_tag("PropertyIsNil")
+    def property_is_nil(self, node: Element, lhs: Any) -> IsNil:
+        return IsNil(lhs)
+
+    @handles_tag("ResourceId", subiter=False)
+    def resource_id(self, node: Element) -> ResourceIdNode:
+        return ResourceIdNode((_id_of(node),))
+
+
+class _Fes11(FES11Parser):
+    """pygeofilter's Filter 1.1 parser plus nested ``FeatureId``/``GmlObjectId``."""
+
+    @handles_tag("BBOX")
+    def geometry_bbox(self, node: Element, *args: Any) -> ast.GeometryIntersects:
+        return _bbox(args)
+
+    @handles_tag("FeatureId", "GmlObjectId", subiter=False)
+    def resource_id(self, node: Element) -> ResourceIdNode:
+        return ResourceIdNode((_id_of(node),))
+
+
+def _with_inherited_handlers(parser: type[Any], base: type[Any]) -> None:
+    """pygeofilter's parser metaclass only reads the direct base's own handlers: start
+    from the base's complete map (logic, comparisons, spatial operators, GML) and add
+    the handlers the subclass itself defines."""
+    own = {
+        f"{{{base.namespace}}}{tag}": value
+        for value in vars(parser).values()
+        for tag in getattr(value, "handles_tags", ())
+    }
+    parser.tag_map = {**base.tag_map, **own}
+    parser.namespace_map = dict(base.namespace_map)
+
+
+_with_inherited_handlers(_Fes20, FES20Parser)
+_with_inherited_handlers(_Fes11, FES11Parser)
+
+
 def parse_xml(text: str) -> etree._Element:
     """The filter document, parsed without DTDs, entities or network access."""
     if len(text.encode()) > MAX_FILTER_BYTES:
@@ -122,7 +202,7 @@ def parse_xml(text: str) -> etree._Element:
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise FilterError("document type declarations are not allowed in a filter")
     try:
-        root = etree.fromstring(text.strip().encode(), _PARSER)
+        root = etree.fromstring(text.strip().encode(), SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
         if "prefix" not in str(exc).lower():
             raise FilterError(f"the filter is not well-formed XML: {exc}") from None
@@ -137,7 +217,7 @@ def _with_usual_prefixes(text: str) -> etree._Element:
     (MapServer accepts that): read them with the usual namespaces declared around."""
     wrapped = f'<w xmlns:fes="{FES20}" xmlns:ogc="{OGC}" xmlns:gml="{GML32}">{text.strip()}</w>'
     try:
-        outer = etree.fromstring(wrapped.encode(), _PARSER)
+        outer = etree.fromstring(wrapped.encode(), SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
         raise FilterError(f"the filter is not well-formed XML: {exc}") from None
     children = list(outer)
@@ -173,12 +253,13 @@ def parse_filter(text: str, version: str) -> ParsedFilter | ResourceIds:
         return ResourceIds(tuple(_id_of(child) for child in children))
     if any(_is_id(child) for child in children) or len(children) > 1:
         raise FilterError("a filter holds one predicate, or only resource identifiers")
+    _boxes_as_envelopes(root)
     names = set()
     for element in root.iter():
         name = element.attrib.pop("srsName", None)
         if name:
             names.add(name.strip())
-    parser = FES20Parser() if etree.QName(root).namespace == FES20 else FES11Parser()
+    parser = _Fes20() if etree.QName(root).namespace == FES20 else _Fes11()
     try:
         return ParsedFilter(parser.parse(root), frozenset(names))
     except NodeParsingError as exc:
@@ -196,6 +277,40 @@ def _adopt_namespace(root: etree._Element, namespace: str) -> None:
             target = gml if element.tag in GML_ELEMENTS else namespace
             element.tag = f"{{{target}}}{element.tag}"
     etree.cleanup_namespaces(root)
+
+
+def _boxes_as_envelopes(root: etree._Element) -> None:
+    """GML 2's ``gml:Box`` (``gml:coordinates`` or two ``gml:coord``) rewritten as the
+    ``gml:Envelope`` pygeofilter reads, keeping its namespace and ``srsName``."""
+    for box in list(root.iter(f"{{{GML}}}Box", f"{{{GML32}}}Box")):
+        namespace = etree.QName(box).namespace
+        corners = _box_corners(box)
+        if len(corners) != 2:
+            raise FilterError("a gml:Box needs exactly two corners")
+        box.tag = f"{{{namespace}}}Envelope"
+        for child in list(box):
+            box.remove(child)
+        for name, (x, y) in zip(("lowerCorner", "upperCorner"), corners, strict=True):
+            etree.SubElement(box, f"{{{namespace}}}{name}").text = f"{x} {y}"
+
+
+def _box_corners(box: etree._Element) -> list[tuple[str, str]]:
+    corners: list[tuple[str, str]] = []
+    for child in box:
+        name = etree.QName(child).localname
+        if name == "coordinates":
+            separator, tuples = child.get("cs", ","), child.get("ts", " ")
+            for pair in (child.text or "").split(tuples):
+                parts = pair.strip().split(separator)
+                if len(parts) >= 2:
+                    corners.append((parts[0].strip(), parts[1].strip()))
+        elif name == "coord":
+            x = child.findtext("{*}X")
+            y = child.findtext("{*}Y")
+            if x is None or y is None:
+                raise FilterError("a gml:coord needs gml:X and gml:Y")
+            corners.append((x.strip(), y.strip()))
+    return corners
 
 
 def _is_id(element: etree._Element) -> bool:
@@ -217,9 +332,12 @@ def compile_filter(
     extent: tuple[float, float, float, float] | None,
     srid_of: SridOf,
     default_srid: int,
+    resolve_ids: ResolveIds | None = None,
 ) -> ColumnElement[bool]:
     """The filter as a boolean expression; ``srid_of`` reads a GML ``srsName`` into
-    (SRID code, whether the literal's x/y must be swapped into the CRS's axis order)."""
+    (SRID code, whether the literal's x/y must be swapped into the CRS's axis order),
+    ``resolve_ids`` turns resource identifiers met inside logical operators into the
+    condition on the layer's ids (without it they are refused)."""
     if len(parsed.srs_names) > 1:
         raise FilterError("all geometries of a filter must use the same srsName")
     filter_srid, swap = default_srid, False
@@ -228,7 +346,7 @@ def compile_filter(
     tree = _normalise(parsed.tree, swap)
     context = cql2.FilterContext(layer, role, filter_srid, extent)
     try:
-        result = _FesEvaluator(context).evaluate(tree)
+        result = _FesEvaluator(context, resolve_ids).evaluate(tree)
     except (InvalidParameter, OutsideGridError):
         raise
     except NotImplementedError as exc:
@@ -248,7 +366,7 @@ def _normalise(node: Any, swap: bool) -> Any:
 
     def visit(value: Any) -> None:
         if isinstance(value, ast.Attribute):
-            value.name = property_name(str(value.name))
+            value.name = _gml_property(str(value.name)) or property_name(str(value.name))
             return
         if isinstance(value, values.Geometry):
             if swap:
@@ -278,6 +396,14 @@ def _normalise(node: Any, swap: bool) -> Any:
 
     visit(node)
     return node
+
+
+def _gml_property(name: str) -> str | None:
+    """``gml:name`` and its kind kept as such; ``gml:boundedBy`` as the geometry."""
+    text = name.strip().rsplit("/", 1)[-1]
+    if text.lower() == BOUNDED_BY:
+        return "geom"
+    return text if text in ABSENT_GML_PROPERTIES else None
 
 
 def property_name(name: str) -> str:
@@ -311,7 +437,38 @@ def _sql_literal(char: str) -> str:
 
 
 class _FesEvaluator(cql2._SqlEvaluator):
-    """The CQL2 evaluator plus the distance operators FES has (metres, storage CRS)."""
+    """The CQL2 evaluator plus what only FES has: distance operators (metres, storage
+    CRS), ``PropertyIsNil``, resource ids inside logical operators, GML's own
+    properties and ``PropertyIsNull`` on the geometry."""
+
+    def __init__(self, context: cql2.FilterContext, resolve_ids: ResolveIds | None) -> None:
+        super().__init__(context)
+        self.resolve_ids = resolve_ids
+
+    @handle(ast.Attribute)
+    def attribute(self, node: ast.Attribute) -> Any:
+        if str(node.name) in ABSENT_GML_PROPERTIES:
+            return sa.null()
+        return super().attribute(node)
+
+    @handle(ast.IsNull)
+    def is_null(self, node: ast.IsNull, lhs: object) -> ColumnElement[bool]:
+        if isinstance(lhs, cql2._Attr) and lhs.field is None:
+            geom = self.context.layer.geom
+            return geom.is_not(None) if node.not_ else geom.is_(None)
+        return super().is_null(node, lhs)
+
+    @handle(IsNil)
+    def is_nil(self, node: IsNil, lhs: object) -> ColumnElement[bool]:
+        """False for every feature: our GML leaves absent values out and never writes
+        ``xsi:nil``. The property is still checked (an unknown one is refused)."""
+        return sa.false()
+
+    @handle(ResourceIdNode)
+    def resource_ids(self, node: ResourceIdNode) -> ColumnElement[bool]:
+        if self.resolve_ids is None:
+            raise FilterError("resource identifiers are not allowed in this filter")
+        return self.resolve_ids(node.ids)
 
     @handle(ast.DistanceWithin, ast.DistanceBeyond)
     def distance(

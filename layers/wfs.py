@@ -1,4 +1,4 @@
-"""WFS 2.0.0 and 1.1.0 (KVP) over the layer catalog, as framework-free functions.
+"""WFS 2.0.0 and 1.1.0 (KVP and XML) over the layer catalog, as framework-free functions.
 
 ``handle`` takes the service, the caller's role and the query parameters and returns an
 ``Answer`` whose body is bytes (capabilities, schemas) or a generator streaming
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis_core.errors import UrbanGisError
-from layers import queries, wfs_capabilities, wfs_gml, wfs_request
+from layers import queries, wfs_capabilities, wfs_gml, wfs_request, wfs_xml
 from layers.features import Answer, request_connection
 from layers.roles import visible_fields, visible_layers
 from layers.wfs_gml import GML_32, GML_311, Encoding
@@ -51,7 +51,21 @@ Operation = Callable[[OwsService, str, Kvp, str], Answer]
 
 def handle(service: OwsService, role: str, params: Iterable[tuple[str, str]]) -> Answer:
     """One KVP request; errors become an OWS exception report."""
-    kvp = Kvp.parse(params)
+    return _dispatch(service, role, Kvp.parse(params))
+
+
+def handle_xml(service: OwsService, role: str, body: bytes) -> Answer:
+    """One request in the XML (POST) encoding: read into its KVP parameters, then
+    answered exactly as the same GET request."""
+    try:
+        request = wfs_xml.read(body)
+    except UrbanGisError as exc:
+        error = as_ows_error(exc)
+        return Answer(status=error.http_status, media_type=XML, body=[ows_report([error], "2.0.0")])
+    return _dispatch(service, role, request.kvp)
+
+
+def _dispatch(service: OwsService, role: str, kvp: Kvp) -> Answer:
     version = _requested_version(kvp)
     try:
         service_name = kvp.text("service")

@@ -31,6 +31,7 @@ COMPARISONS_20 = (
     "PropertyIsGreaterThanOrEqualTo",
     "PropertyIsLike",
     "PropertyIsNull",
+    "PropertyIsNil",
     "PropertyIsBetween",
 )
 COMPARISONS_11 = (
@@ -88,7 +89,7 @@ WFS_CONSTRAINTS_20 = {
     "ImplementsTransactionalWFS": False,
     "ImplementsLockingWFS": False,
     "KVPEncoding": True,
-    "XMLEncoding": False,
+    "XMLEncoding": True,
     "SOAPEncoding": False,
     "ImplementsInheritance": False,
     "ImplementsRemoteResolve": False,
@@ -173,9 +174,10 @@ def _operation(service: OwsService, name: str, parameters: dict[str, tuple[str, 
         + "</ows:AllowedValues></ows:Parameter>"
         for pname, allowed in parameters.items()
     )
+    post = quoteattr(service.url)
     return (
         f'<ows:Operation name="{name}"><ows:DCP><ows:HTTP><ows:Get xlink:href={href}/>'
-        f"</ows:HTTP></ows:DCP>{params}</ows:Operation>"
+        f"<ows:Post xlink:href={post}/></ows:HTTP></ows:DCP>{params}</ows:Operation>"
     )
 
 

@@ -223,7 +223,7 @@ def build(
                     out_srid=srid,
                     box=box,
                     conditions=tuple(conditions),
-                    sort=_sort(kvp, layer, role),
+                    sort=_sort(kvp, layer, role, index, len(layers)),
                     fields=fields,
                     limit=count,
                     offset=0,
@@ -302,10 +302,19 @@ def _fields(
     return tuple(chosen), geometry
 
 
-def _sort(kvp: Kvp, layer: LayerDefinition, role: str) -> tuple[tuple[Field, bool], ...]:
+def _sort(
+    kvp: Kvp, layer: LayerDefinition, role: str, index: int, types: int
+) -> tuple[tuple[Field, bool], ...]:
+    """The sort keys of the ``index``-th type: one list for all, or one per type
+    in parentheses (``SORTBY=(a ASC)(b DESC)``)."""
     text = kvp.text("sortBy")
     if text is None:
         return ()
+    if text.startswith("("):
+        groups = split_lists(text)
+        if len(groups) != types:
+            raise invalid("SORTBY must hold one list per type name", "sortBy")
+        text = groups[index]
     keys = []
     for item in text.split(","):
         parts = item.split()
@@ -365,9 +374,10 @@ def _filter(
     version: str,
 ) -> ColumnElement[bool]:
     tree = fes.parse_filter(text, version)
-    if isinstance(tree, fes.ResourceIds):
+
+    def resolve_ids(raw_ids: tuple[str, ...]) -> ColumnElement[bool]:
         keys = []
-        for raw in tree.ids:
+        for raw in raw_ids:
             parsed = parse_resource_ids(raw, "filter", lenient=True)
             if not parsed:
                 continue  # not an id of ours: it matches nothing
@@ -377,12 +387,15 @@ def _filter(
             keys.append(key)
         return fes.resource_condition(layer, keys)
 
+    if isinstance(tree, fes.ResourceIds):
+        return resolve_ids(tree.ids)
+
     def srid_of(name: str) -> tuple[int, bool]:
         srid, xy = srs_and_order(name, "filter")
         parse_srs(name, layer.srids, "filter")
         return srid, xy and srid != CRS84_SRID and north_first(srid)
 
-    return fes.compile_filter(tree, layer, role, extent, srid_of, layer.storage_srid)
+    return fes.compile_filter(tree, layer, role, extent, srid_of, layer.storage_srid, resolve_ids)
 
 
 def value_column(layer: LayerDefinition, role: str, reference: str) -> tuple[str, Field | None]:

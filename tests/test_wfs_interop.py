@@ -82,6 +82,18 @@ def test_owslib_20_bbox_and_stored_query(server: str) -> None:
     assert sorted(_numbers(response.read())) == ["200000", "200001", "200010", "200011"]
 
 
+def test_owslib_20_post_getfeature(server: str) -> None:
+    """OWSLib's XML (POST) encoding of GetFeature: type name, filter and count."""
+    wfs = WebFeatureService(server, version="2.0.0")
+    like = etree.tostring(PropertyIsLike("cadastral_number", "20004*", wildCard="*").toXML())
+    flt = f'<fes:Filter xmlns:fes="http://www.opengis.net/fes/2.0">{like.decode()}</fes:Filter>'
+    response = wfs.getfeature(
+        typename=["urbangis:parcels"], filter=flt, maxfeatures=5, method="Post"
+    )
+    found = _numbers(response.read())
+    assert len(found) == 5 and all(n.startswith("20004") for n in found)
+
+
 def test_owslib_110_reads_capabilities_and_features(server: str) -> None:
     wfs = WebFeatureService(server, version="1.1.0")
     assert "urbangis:zones" in wfs.contents
