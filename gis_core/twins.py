@@ -2,13 +2,21 @@
 
 PostGIS cannot apply the official TransDatRO grid, and PROJ's default Stereo 70 path is
 off by up to a metre. So whenever geometries are written in EPSG:3844 the platform also
-writes ``geom_etrs89`` transformed with TransDatRO in Python (vectorised), and SQL serves
-geographic output (GeoJSON, tiles, the web map) from the twin. For any other storage CRS
-PostGIS's own ``ST_Transform`` is the right tool and runs in the database.
+writes the ETRS89 twin (``geom_etrs89`` beside ``geom``) transformed with TransDatRO in
+Python (vectorised), and SQL serves geographic output (GeoJSON, tiles, the web map) from
+the twin. For any other storage CRS PostGIS's own ``ST_Transform`` is the right tool and
+runs in the database.
+
+Most tables have one geometry, ``geom``. Acts (``permits.act``) have three, each with
+its twin: the register point ``location``, the site plan ``footprint`` and ``geom``
+(what the public layer draws). Their geometries change in place (a clerk's edit, a
+re-link), so a database trigger (migration ``0006_act_twins``) clears a twin whose
+geometry changed and the writer calls ``fill_missing_twins`` for the rows it touched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -24,44 +32,75 @@ STEREO70 = 3844
 ETRS89 = 4258
 _BATCH = 50_000
 
-# Tables with a ``geom_etrs89`` twin; the catalog of what this module may touch, so no
-# table name from elsewhere is ever pasted into SQL.
-TWINNED_TABLES = frozenset(
-    {
-        "core.admin_unit",
-        "core.intravilan",
-        "cadastre.street",
-        "cadastre.address",
-        "cadastre.parcel",
-        "cadastre.building",
-        "urbanism.zone",
-        "urbanism.restriction",
-    }
-)
+_GEOM = (("geom", "geom_etrs89"),)
+# Tables with ETRS89 twins and their (storage column, twin column) pairs: the catalog of
+# what this module may touch, so no table or column name from elsewhere is pasted into SQL.
+TWIN_COLUMNS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "core.admin_unit": _GEOM,
+    "core.intravilan": _GEOM,
+    "cadastre.street": _GEOM,
+    "cadastre.address": _GEOM,
+    "cadastre.parcel": _GEOM,
+    "cadastre.building": _GEOM,
+    "urbanism.zone": _GEOM,
+    "urbanism.restriction": _GEOM,
+    "permits.act": (
+        ("location", "location_etrs89"),
+        ("footprint", "footprint_etrs89"),
+        ("geom", "geom_etrs89"),
+    ),
+}
+TWINNED_TABLES = frozenset(TWIN_COLUMNS)
 
 
 @dataclass(frozen=True)
 class TwinReport:
     table: str
-    updated: int
+    updated: int  # twins written (a row of ``permits.act`` may count up to three)
 
 
-def fill_missing_twins(conn: Connection, table: str, storage_srid: int) -> TwinReport:
-    """Compute ``geom_etrs89`` for every row of ``table`` that has a geometry but no twin."""
-    if table not in TWINNED_TABLES:
+def fill_missing_twins(
+    conn: Connection, table: str, storage_srid: int, *, ids: Sequence[int] | None = None
+) -> TwinReport:
+    """Compute every twin of ``table`` whose geometry is set but whose twin is not.
+
+    ``ids`` limits the work to those rows (the ones a writer just touched).
+    """
+    pairs = TWIN_COLUMNS.get(table)
+    if pairs is None:
         raise ValueError(f"{table} has no ETRS89 twin column")
-    if storage_srid != STEREO70:
-        result = conn.execute(
-            sa.text(
-                f"UPDATE {table} SET geom_etrs89 = ST_Transform(geom, {ETRS89}) "  # noqa: S608
-                "WHERE geom_etrs89 IS NULL AND geom IS NOT NULL"
-            )
-        )
-        return TwinReport(table, result.rowcount)
-    return TwinReport(table, _fill_with_transdatro(conn, table))
+    id_list = None if ids is None else [int(i) for i in ids]
+    if id_list is not None and not id_list:
+        return TwinReport(table, 0)
+    updated = 0
+    for column, twin in pairs:
+        if storage_srid != STEREO70:
+            updated += _fill_with_postgis(conn, table, column, twin, id_list)
+        else:
+            updated += _fill_with_transdatro(conn, table, column, twin, id_list)
+    return TwinReport(table, updated)
 
 
-def _fill_with_transdatro(conn: Connection, table: str) -> int:
+def _only(ids: list[int] | None) -> str:
+    return "" if ids is None else " AND id = ANY(CAST(:ids AS bigint[]))"
+
+
+def _fill_with_postgis(
+    conn: Connection, table: str, column: str, twin: str, ids: list[int] | None
+) -> int:
+    result = conn.execute(
+        sa.text(
+            f"UPDATE {table} SET {twin} = ST_Transform({column}, {ETRS89}) "  # noqa: S608
+            f"WHERE {twin} IS NULL AND {column} IS NOT NULL" + _only(ids)
+        ),
+        {"ids": ids},
+    )
+    return int(result.rowcount)
+
+
+def _fill_with_transdatro(
+    conn: Connection, table: str, column: str, twin: str, ids: list[int] | None
+) -> int:
     """Read WKB in batches, transform with TransDatRO, write back through a temp table."""
     conn.execute(
         sa.text(
@@ -72,24 +111,26 @@ def _fill_with_transdatro(conn: Connection, table: str) -> int:
     updated = 0
     last_id = 0
     select = sa.text(
-        f"SELECT id, ST_AsBinary(geom) FROM {table} "  # noqa: S608
-        "WHERE geom_etrs89 IS NULL AND geom IS NOT NULL AND id > :last "
+        f"SELECT id, ST_AsBinary({column}) FROM {table} "  # noqa: S608
+        f"WHERE {twin} IS NULL AND {column} IS NOT NULL AND id > :last" + _only(ids) + " "
         "ORDER BY id LIMIT :batch"
     )
     while True:
-        rows = conn.execute(select, {"last": last_id, "batch": _BATCH}).fetchall()
+        rows = conn.execute(select, {"last": last_id, "batch": _BATCH, "ids": ids}).fetchall()
         if not rows:
             break
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        row_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         geoms = shapely.from_wkb([bytes(row[1]) for row in rows])
         twins = transform_geometries(geoms, STEREO70, ETRS89)
-        _write_twins(conn, table, ids, shapely.to_wkb(twins))
+        _write_twins(conn, table, twin, row_ids, shapely.to_wkb(twins))
         updated += len(rows)
-        last_id = int(ids[-1])
+        last_id = int(row_ids[-1])
     return updated
 
 
-def _write_twins(conn: Connection, table: str, ids: np.ndarray, wkbs: np.ndarray) -> None:
+def _write_twins(
+    conn: Connection, table: str, twin: str, ids: np.ndarray, wkbs: np.ndarray
+) -> None:
     conn.execute(sa.text("TRUNCATE _twin"))
     raw = cast(psycopg.Connection[Any], conn.connection.dbapi_connection)
     with raw.cursor() as cursor, cursor.copy("COPY _twin (id, wkb) FROM STDIN") as copy:
@@ -97,7 +138,7 @@ def _write_twins(conn: Connection, table: str, ids: np.ndarray, wkbs: np.ndarray
             copy.write_row((row_id, wkb))
     conn.execute(
         sa.text(
-            f"UPDATE {table} AS t SET geom_etrs89 = ST_SetSRID(ST_GeomFromWKB(w.wkb), {ETRS89}) "  # noqa: S608
+            f"UPDATE {table} AS t SET {twin} = ST_SetSRID(ST_GeomFromWKB(w.wkb), {ETRS89}) "  # noqa: S608
             "FROM _twin AS w WHERE t.id = w.id"
         )
     )

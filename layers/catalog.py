@@ -441,13 +441,15 @@ def acts_layer(storage_srid: int) -> LayerDefinition:
     (AC/AD), drawn on their site. Anybody sees what the register publishes (number, date,
     kind, effective status, purpose, validity, the imobile); applications still being
     processed are for the portal and staff; the applicant (a person) only for clerks and
-    administrators. Acts have no ETRS89 twin: lon/lat output is PostGIS's transformation.
+    administrators. Lon/lat output reads the acts' ETRS89 twin (``geom_etrs89``, migration
+    0006), like every other layer.
     """
     t = _table(
         "permits",
         "act",
         "id",
         "geom",
+        "geom_etrs89",
         "uat_siruta",
         "kind",
         "number",
@@ -496,7 +498,6 @@ def acts_layer(storage_srid: int) -> LayerDefinition:
         main=t,
         geometry_type="MultiPolygon",
         storage_srid=storage_srid,
-        etrs89_column=None,
         row_filters={"public": registered},
         tile_min_zoom=13,
         fields=(

@@ -29,6 +29,7 @@ from gis_core.audit import record_change
 from gis_core.crs.transform import parse_crs, transform_geometries
 from gis_core.errors import Conflict, InvalidInput, NotFound
 from gis_core.settings import Settings
+from gis_core.twins import fill_missing_twins
 from permits.linking import link_acts
 from permits.numbers import parse_act_number, parse_cited_numbers
 from permits.public import valid_certificate_for
@@ -80,8 +81,10 @@ _SELECT = """
            a.extended_until, a.basis_act_id, a.proposed_footprint_area,
            a.proposed_floor_area, a.proposed_height_m, a.proposed_levels, a.link_state,
            a.version, a.created_at, a.updated_at,
-           ST_AsGeoJSON(ST_Transform(a.location, 4326), 7)::json AS location,
-           ST_AsGeoJSON(ST_Transform(a.footprint, 4326), 7)::json AS footprint
+           ST_AsGeoJSON(COALESCE(a.location_etrs89, ST_Transform(a.location, 4326)), 7, 0)::json
+               AS location,
+           ST_AsGeoJSON(COALESCE(a.footprint_etrs89, ST_Transform(a.footprint, 4326)), 7, 0)::json
+               AS footprint
     FROM permits.act a
 """
 
@@ -205,6 +208,8 @@ def _insert(
         ),
         params,
     ).scalar_one()
+    if geometry:
+        fill_missing_twins(conn, "permits.act", settings.storage_srid, ids=[act_id])
     return act_id
 
 
@@ -232,6 +237,9 @@ def _update_act(
             raise InvalidInput("status: cancel with the cancel action (it needs a reason)")
     applicant = values.pop("applicant", None)
     _apply(conn, act_id, values)
+    if "location" in values or "footprint" in values:
+        # The trigger of 0006 cleared the twins of the geometries that changed.
+        fill_missing_twins(conn, "permits.act", settings.storage_srid, ids=[act_id])
     if applicant:
         _write_applicant(conn, act_id, applicant)
     if "cited_numbers" in values or "location" in values or "footprint" in values:

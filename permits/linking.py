@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis_core.bulk import copy_rows
-from gis_core.errors import InvalidInput
+from gis_core.errors import DatabaseError, InvalidInput
+from gis_core.migrate import recorded_storage_srid
 from gis_core.search_keys import search_key
 from gis_core.settings import Settings
+from gis_core.twins import fill_missing_twins
 from permits.numbers import parse_cited_numbers
 
 POINT_CONFIDENCE = 0.8
@@ -164,7 +165,7 @@ def link_acts(
     _match_sites(conn, settings, facts)
     _match_addresses(conn, settings, facts)
     decisions = {act.id: _decide(act, report) for act in facts.values()}
-    _write(conn, decisions)
+    _write(conn, decisions, settings.storage_srid)
     report.permits_without_certificate = attach_certificates(conn, list(decisions))
     report.acts = len(facts)
     return report
@@ -503,7 +504,7 @@ def _candidates(matches: list[Match], method: str) -> list[dict[str, Any]]:
     ]
 
 
-def _write(conn: Connection, decisions: dict[int, Decision]) -> None:
+def _write(conn: Connection, decisions: dict[int, Decision], storage_srid: int) -> None:
     """Replace the automatic links and open queue items of these acts, then the geometry."""
     ids = list(decisions)
     conn.execute(
@@ -529,7 +530,9 @@ def _write(conn: Connection, decisions: dict[int, Decision]) -> None:
         links,
     )
     queued = [
-        (act_id, d.reason, d.detail, orjson.dumps(d.candidates).decode())
+        # A list, not its JSON text: binary COPY's jsonb encoder serialises the value
+        # itself, so a string would be stored as a JSON string.
+        (act_id, d.reason, d.detail, d.candidates)
         for act_id, d in decisions.items()
         if d.reason
     ]
@@ -546,11 +549,15 @@ def _write(conn: Connection, decisions: dict[int, Decision]) -> None:
             ),
             {"state": state, "ids": act_ids},
         )
-    refresh_geometry(conn, ids)
+    refresh_geometry(conn, ids, storage_srid)
 
 
-def refresh_geometry(conn: Connection, act_ids: list[int]) -> None:
-    """What the public layer draws: the site plan, else the union of the linked parcels."""
+def refresh_geometry(conn: Connection, act_ids: list[int], storage_srid: int | None = None) -> None:
+    """What the public layer draws: the site plan, else the union of the linked parcels.
+
+    Then the ETRS89 twins of these acts: the trigger of migration 0006 cleared those whose
+    geometry changed, and twins of freshly imported sites are still to be written.
+    """
     conn.execute(
         sa.text(
             """
@@ -563,3 +570,7 @@ def refresh_geometry(conn: Connection, act_ids: list[int]) -> None:
         ),
         {"ids": act_ids},
     )
+    srid = storage_srid if storage_srid is not None else recorded_storage_srid(conn)
+    if srid is None:
+        raise DatabaseError("the database has no recorded storage CRS; run urbangis db upgrade")
+    fill_missing_twins(conn, "permits.act", srid, ids=act_ids)

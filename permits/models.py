@@ -3,7 +3,8 @@
 Schema ``permits`` holds what may be published (number, date, type, purpose, status,
 validity, the imobile); the applicant, a person, lives in ``protected.act_applicant``
 which only the clerk and admin roles read. Tables are created by the migration
-``0004_permits``; these classes describe them for queries and autogenerate.
+``0004_permits`` (the acts' ETRS89 twins by ``0006_act_twins``); these classes describe
+them for queries and autogenerate.
 
 ``version`` is the optimistic lock: every change is ``UPDATE ... WHERE version = :seen``
 and bumps it, so a clerk saving a stale copy gets a conflict instead of overwriting.
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gis_core.models.base import Base, storage_geometry
+from gis_core.models.base import Base, etrs89_geometry, storage_geometry
 
 SCHEMA = "permits"
 KINDS = ("CU", "AC", "AD")
@@ -87,6 +88,10 @@ class Act(Base):
     footprint: Mapped[object] = storage_geometry("MULTIPOLYGON")
     # What the public layer draws: the footprint, else the linked parcels (set by linking).
     geom: Mapped[object] = storage_geometry("MULTIPOLYGON")
+    # Their ETRS89 twins (``gis_core.twins``, migration 0006): lon/lat output reads these.
+    location_etrs89: Mapped[object] = etrs89_geometry("POINT")
+    footprint_etrs89: Mapped[object] = etrs89_geometry("MULTIPOLYGON")
+    geom_etrs89: Mapped[object] = etrs89_geometry("MULTIPOLYGON")
 
 
 class ActParcel(Base):

@@ -83,8 +83,13 @@ def _select(settings: Settings, geometry: bool) -> str:
         if settings.publish_applicant_names
         else ""
     )
+    # Lon/lat from the ETRS89 twins (TransDatRO in Stereo 70); PostGIS's transformation
+    # only for a row whose twin a writer has not filled yet.
     geom = (
-        ", ST_AsGeoJSON(ST_Transform(COALESCE(a.geom, a.location), 4326), 7)::json AS geometry"
+        """, ST_AsGeoJSON(CASE WHEN a.geom IS NOT NULL
+                    THEN COALESCE(a.geom_etrs89, ST_Transform(a.geom, 4326))
+                    ELSE COALESCE(a.location_etrs89, ST_Transform(a.location, 4326)) END,
+                 7, 0)::json AS geometry"""
         if geometry
         else ""
     )

@@ -173,3 +173,100 @@ def test_downgrade_then_upgrade_round_trip(server_url: sa.URL) -> None:
     finally:
         engine.dispose()
         drop_database(server_url, name)
+
+
+def test_act_twins_migration_fills_stored_acts_and_downgrades(server_url: sa.URL) -> None:
+    """0006: twins for acts already stored (TransDatRO), a trigger against stale twins,
+    and a clean way back to 0005 that keeps the acts' own geometries."""
+    import numpy as np
+    import shapely
+
+    from gis_core.crs.transform import transform_geometries
+    from gis_core.db import create_engine
+    from tests.conftest import drop_database, fresh_database, settings_for
+
+    name = f"urbangis_test_act_twins_mig_{os.getpid()}"
+    settings = settings_for(fresh_database(server_url, name), 3844)
+    engine = create_engine(settings)
+    point = "POINT(391010 586010)"
+    square = "MULTIPOLYGON(((391000 586000, 391030 586000, 391030 586025, 391000 586000)))"
+    twins = ("location_etrs89", "footprint_etrs89", "geom_etrs89")
+    try:
+        assert migrate.upgrade(engine, 3844, "0005_indicators") == "0005_indicators"
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO permits.act (uat_siruta, kind, number, register_key, location, "
+                    "footprint, geom) VALUES (54975, 'CU', '1', '1/2024', "
+                    "ST_GeomFromText(:p, 3844), ST_GeomFromText(:s, 3844), "
+                    "ST_GeomFromText(:s, 3844))"
+                ),
+                {"p": point, "s": square},
+            )
+        assert migrate.upgrade(engine, 3844, "0006_act_twins") == "0006_act_twins"
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT ST_AsBinary(location_etrs89), ST_AsBinary(footprint_etrs89), "
+                    "ST_AsBinary(geom_etrs89), ST_SRID(location_etrs89) FROM permits.act"
+                )
+            ).one()
+            indexed = set(
+                conn.execute(
+                    sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'act'")
+                ).scalars()
+            )
+            trigger = conn.execute(
+                sa.text("SELECT count(*) FROM pg_trigger WHERE tgname = 'tr_act_stale_twins'")
+            ).scalar_one()
+        assert row[3] == 4258
+        expected = transform_geometries(
+            np.array([shapely.from_wkt(point), shapely.from_wkt(square)], dtype=object), 3844, 4258
+        )
+        assert shapely.equals_exact(shapely.from_wkb(bytes(row[0])), expected[0], 1e-9)
+        assert shapely.equals_exact(shapely.from_wkb(bytes(row[1])), expected[1], 1e-9)
+        assert shapely.equals_exact(shapely.from_wkb(bytes(row[2])), expected[1], 1e-9)
+        assert {f"ix_act_{twin}" for twin in twins} <= indexed
+        assert trigger == 1
+
+        assert migrate.downgrade(engine, 3844, "0005_indicators") == "0005_indicators"
+        with engine.connect() as conn:
+            columns = set(
+                conn.execute(
+                    sa.text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = 'permits' AND table_name = 'act'"
+                    )
+                ).scalars()
+            )
+            leftovers = conn.execute(
+                sa.text("SELECT count(*) FROM pg_proc WHERE proname = 'clear_stale_act_twins'")
+            ).scalar_one()
+            kept = conn.execute(sa.text("SELECT ST_AsText(location) FROM permits.act")).scalar_one()
+        assert not set(twins) & columns and {"location", "footprint", "geom"} <= columns
+        assert leftovers == 0
+        assert kept == point
+        assert migrate.upgrade(engine, 3844) == migrate.head_revision()
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)
+
+
+def test_act_twin_columns_are_etrs89_with_gist_indexes(db: Connection) -> None:
+    rows = db.execute(
+        sa.text(
+            "SELECT f_geometry_column, srid, type FROM geometry_columns "
+            "WHERE f_table_schema = 'permits' AND f_table_name = 'act'"
+        )
+    ).all()
+    found = {row[0]: (row[1], row[2]) for row in rows}
+    assert found["location_etrs89"] == (4258, "POINT")
+    assert found["footprint_etrs89"] == (4258, "MULTIPOLYGON")
+    assert found["geom_etrs89"] == (4258, "MULTIPOLYGON")
+    indexed = set(
+        db.execute(
+            sa.text("SELECT indexdef FROM pg_indexes WHERE schemaname = 'permits'")
+        ).scalars()
+    )
+    for column in found:
+        assert any(f"USING gist ({column})" in index for index in indexed), column

@@ -30,6 +30,7 @@ from gis_core.crs.transform import parse_crs, transform_geometries
 from gis_core.db import bulk_transaction
 from gis_core.errors import InvalidInput, InvalidParameter
 from gis_core.settings import Settings
+from gis_core.twins import fill_missing_twins
 from importers.acts.mapping import resolve_columns
 from importers.acts.readers import RegisterTable, read_register
 from importers.acts.rows import ActRow, RowError, parse_row
@@ -364,6 +365,7 @@ def _write(
         for i, act_id in zip(new, ids, strict=True)
     ]
     copy_rows(conn, "permits.act", _ACT_COLUMNS, rows)
+    fill_missing_twins(conn, "permits.act", settings.storage_srid, ids=ids)
     copy_rows(
         conn,
         "protected.act_applicant",
@@ -434,7 +436,8 @@ def _audit_inserts(conn: Connection, run_id: int, actor: str) -> None:
             """
             INSERT INTO core.audit_log (actor, action, table_name, row_id, after, reason)
             SELECT :actor, 'insert', 'permits.act', a.id::text,
-                   to_jsonb(a) - 'location' - 'footprint' - 'geom', 'register import'
+                   to_jsonb(a) - 'location' - 'footprint' - 'geom' - 'location_etrs89'
+                       - 'footprint_etrs89' - 'geom_etrs89', 'register import'
             FROM permits.act a WHERE a.import_run_id = :run
             """
         ),

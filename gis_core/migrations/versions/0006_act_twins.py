@@ -10,6 +10,11 @@ ETRS89 (EPSG:4258) twin, written like every other twin: with the official TransD
 transformation when storage is Stereo 70, with PostGIS's ``ST_Transform`` otherwise.
 Acts already stored get their twins here, so geographic output never falls back to a
 PROJ path that is off by up to a metre.
+
+Unlike the versioned tables, an act's geometries change in place (a clerk's edit, a
+re-link). A row trigger clears the twin of every geometry an UPDATE changes without
+also writing its twin, so a twin is never stale: at worst missing until the writer
+fills it (``gis_core.twins.fill_missing_twins``).
 """
 
 from __future__ import annotations
@@ -47,13 +52,35 @@ def upgrade() -> None:
             schema="permits",
         )
         op.execute(f"CREATE INDEX ix_act_{twin} ON permits.act USING gist ({twin})")
+    _create_stale_twin_trigger()
     _fill_existing(_srid())
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS tr_act_stale_twins ON permits.act")
+    op.execute("DROP FUNCTION IF EXISTS permits.clear_stale_act_twins()")
     for twin, _kind in TWINS.values():
         op.execute(f"DROP INDEX IF EXISTS permits.ix_act_{twin}")
         op.drop_column("act", twin, schema="permits")
+
+
+def _create_stale_twin_trigger() -> None:
+    checks = "\n".join(
+        f"    IF NEW.{column} IS DISTINCT FROM OLD.{column} "
+        f"AND NEW.{twin} IS NOT DISTINCT FROM OLD.{twin} THEN\n"
+        f"        NEW.{twin} := NULL;\n"
+        "    END IF;"
+        for column, (twin, _kind) in TWINS.items()
+    )
+    op.execute(
+        "CREATE FUNCTION permits.clear_stale_act_twins() RETURNS trigger "
+        f"LANGUAGE plpgsql AS $$\nBEGIN\n{checks}\n    RETURN NEW;\nEND\n$$"
+    )
+    op.execute(
+        "CREATE TRIGGER tr_act_stale_twins BEFORE UPDATE OF "
+        f"{', '.join(TWINS)} ON permits.act "
+        "FOR EACH ROW EXECUTE FUNCTION permits.clear_stale_act_twins()"
+    )
 
 
 def _fill_existing(storage_srid: int) -> None:
