@@ -28,7 +28,25 @@ OPERATIONS = (
     "GET /api/v1/parcels",
     "GET /api/v1/addresses",
     "POST /api/v1/validations/location",
+    # The clerks' acts: anonymous fuzzing meets the authentication first (401), never a 5xx.
+    "POST /api/v1/acts",
+    "GET /api/v1/acts/csrf",
+    "GET /api/v1/acts/{act_id}",
+    "PATCH /api/v1/acts/{act_id}",
+    "POST /api/v1/acts/{act_id}/extend",
+    "POST /api/v1/acts/{act_id}/cancel",
+    "GET /api/v1/acts/queue",
+    "POST /api/v1/acts/queue/{item_id}/resolve",
+    "POST /api/v1/acts/queue/{item_id}/dismiss",
 )
+# Operations with no parameter and no body: there is nothing to get wrong (negative mode).
+WITHOUT_INPUT = ("GET /api/v1/acts/csrf",)
+CASES = [
+    (label, mode)
+    for label in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if not (mode is GenerationMode.NEGATIVE and label in WITHOUT_INPUT)
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +61,7 @@ def test_every_operation_is_fuzzed(api_schema: schemathesis.BaseSchema) -> None:
     assert labels == set(OPERATIONS)
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("label", OPERATIONS)
+@pytest.mark.parametrize(("label", "mode"), CASES)
 def test_no_input_makes_a_server_error(
     api_schema: schemathesis.BaseSchema, label: str, mode: GenerationMode
 ) -> None:

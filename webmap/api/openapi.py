@@ -436,3 +436,511 @@ def build_document(settings: Settings, server_url: str) -> dict[str, Any]:
         },
         "security": [{}, {"ApiKey": []}],
     }
+
+
+# -- the clerks' acts (``webmap.permits_api``) --------------------------------------------
+ACT_KINDS = ["CU", "AC", "AD"]
+ACT_STATUSES = ["requested", "issued", "extended", "expired", "cancelled", "completed"]
+ACT_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"StaffSession": []}]
+_ACT_ERRORS = {
+    400: "Malformed request: the body is not a JSON object, `version` is missing or not a "
+    "number, or a query parameter is out of range; `locator` names it",
+    401: "Not signed in as staff and no API key sent, or the API key is unknown, malformed "
+    "or revoked",
+    403: "The caller's role is not clerk or admin, or a signed-in browser sent no or a wrong "
+    "CSRF token (`X-CSRF-Token`; `GET /api/v1/acts/csrf` gives it)",
+    404: "No such act or review item (also for an id that is not a whole number)",
+    409: "Conflict: the act changed since the `version` sent (the description names both "
+    "versions; reload and apply the change again), the number is already registered, or "
+    "the review item is already closed",
+    422: "A field is wrong or breaks a rule (unknown field, bad date, validity outside the "
+    "legal range, extension out of time, an AC/AD without a valid CU, an imobil of another "
+    "UAT, ...); `locator` names the field",
+    429: "The API key's request budget is used up; see Retry-After",
+}
+
+
+def act_errors(*statuses: int) -> dict[str, Any]:
+    """The error answers of an acts endpoint: JSON ``Error`` bodies (code, description,
+    locator), as ``webmap.errors`` renders them for programs."""
+    return {
+        str(status): {"description": _ACT_ERRORS[status], **json_content(ref("Error"))}
+        for status in sorted({*statuses, 401, 403, 429})
+    }
+
+
+def _path_id(name: str, text: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+        "description": text,
+    }
+
+
+CSRF_PARAMETER = {
+    "name": "X-CSRF-Token",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": (
+        "Required when the caller is a signed-in staff browser (session cookie): the "
+        "session's token from `GET /api/v1/acts/csrf`. API-key callers carry no ambient "
+        "credentials and need none."
+    ),
+}
+IF_MATCH_PARAMETER = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": 'The ETag of the act as read (`"3"`), instead of `version` in the body',
+}
+ACT_ID = _path_id("act_id", "The act's id")
+ITEM_ID = _path_id("item_id", "The review item's id")
+
+
+def _act_answer(text: str, status: str = "200") -> dict[str, Any]:
+    headers: dict[str, Any] = {
+        "ETag": {
+            "description": "The act's version, quoted; send it back as If-Match",
+            "schema": {"type": "string"},
+        }
+    }
+    if status == "201":
+        headers["Location"] = {
+            "description": "The new act's URL (`/api/v1/acts/{act_id}`)",
+            "schema": {"type": "string"},
+        }
+    return {status: {"description": text, "headers": headers, **json_content(ref("Act"))}}
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, **json_content(ref(name))}
+
+
+def acts_section(settings: Settings) -> dict[str, Any]:
+    """The clerks' register: create, read, edit, extend and cancel acts; the review queue."""
+    state_changing = [CSRF_PARAMETER]
+    versioned = [ACT_ID, CSRF_PARAMETER, IF_MATCH_PARAMETER]
+    paths = {
+        "/api/v1/acts/csrf": {
+            "get": {
+                "operationId": "actsCsrfToken",
+                "summary": "Clerks: the CSRF token of this staff session",
+                "description": (
+                    "Signed-in staff browsers send this token in `X-CSRF-Token` on every "
+                    "state-changing acts request."
+                ),
+                "security": ACT_SECURITY,
+                "responses": {
+                    "200": {"description": "The token", **json_content(ref("CsrfToken"))},
+                    **act_errors(),
+                },
+            }
+        },
+        "/api/v1/acts": {
+            "post": {
+                "operationId": "createAct",
+                "summary": "Clerks: register an act (CU, AC or AD), requested or issued",
+                "description": (
+                    "The act is linked to its imobile (number, then site, then address) and "
+                    "audited; an issued AC/AD needs a CU valid on its issue date for the "
+                    "same imobile. Validity ends are computed from the settings' rules."
+                ),
+                "security": ACT_SECURITY,
+                "parameters": state_changing,
+                "requestBody": _body("ActCreate"),
+                "responses": {
+                    **_act_answer("The act as registered", "201"),
+                    **act_errors(400, 409, 422),
+                },
+            }
+        },
+        "/api/v1/acts/{act_id}": {
+            "get": {
+                "operationId": "getAct",
+                "summary": "Clerks: one act with its links and its applicant",
+                "security": ACT_SECURITY,
+                "parameters": [ACT_ID],
+                "responses": {**_act_answer("The act"), **act_errors(404)},
+            },
+            "patch": {
+                "operationId": "updateAct",
+                "summary": "Clerks: change fields of an act (optimistic locking)",
+                "description": (
+                    "Send the `version` you read (or If-Match); if someone saved in between "
+                    "the answer is 409 and nothing changes. Statuses move only forward; "
+                    "cancel with the cancel action."
+                ),
+                "security": ACT_SECURITY,
+                "parameters": versioned,
+                "requestBody": _body("ActChanges"),
+                "responses": {**_act_answer("The act as saved"), **act_errors(400, 404, 409, 422)},
+            },
+        },
+        "/api/v1/acts/{act_id}/extend": {
+            "post": {
+                "operationId": "extendAct",
+                "summary": "Clerks: the one extension the law allows, asked in time",
+                "description": (
+                    f"CU: at most {settings.cu_extension_max_months} months, asked at least "
+                    f"{settings.cu_extension_notice_days} days before expiry; AC/AD: at most "
+                    f"{settings.ac_extension_max_months} months, asked at least "
+                    f"{settings.ac_extension_notice_working_days} working days before expiry."
+                ),
+                "security": ACT_SECURITY,
+                "parameters": versioned,
+                "requestBody": _body("ActExtension"),
+                "responses": {
+                    **_act_answer("The act, extended"),
+                    **act_errors(400, 404, 409, 422),
+                },
+            }
+        },
+        "/api/v1/acts/{act_id}/cancel": {
+            "post": {
+                "operationId": "cancelAct",
+                "summary": "Clerks: cancel (annul) an act, with the reason",
+                "security": ACT_SECURITY,
+                "parameters": versioned,
+                "requestBody": _body("ActCancellation"),
+                "responses": {
+                    **_act_answer("The act, cancelled"),
+                    **act_errors(400, 404, 409, 422),
+                },
+            }
+        },
+        "/api/v1/acts/queue": {
+            "get": {
+                "operationId": "listReviewQueue",
+                "summary": "Clerks: acts the linker could not settle, oldest first",
+                "security": ACT_SECURITY,
+                "parameters": [
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                        "At most this many items",
+                    ),
+                    _query(
+                        "offset", {"type": "integer", "minimum": 0, "default": 0}, "Skip so many"
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Open items and their count per reason",
+                        **json_content(ref("ReviewQueue")),
+                    },
+                    **act_errors(400),
+                },
+            }
+        },
+        "/api/v1/acts/queue/{item_id}/resolve": {
+            "post": {
+                "operationId": "resolveReviewItem",
+                "summary": "Clerks: link the item's act to the imobile named (first is primary)",
+                "description": "The links become manual (confidence 1); a re-link keeps them.",
+                "security": ACT_SECURITY,
+                "parameters": [ITEM_ID, CSRF_PARAMETER],
+                "requestBody": _body("ReviewResolution"),
+                "responses": {
+                    "200": {
+                        "description": "The item, resolved",
+                        **json_content(ref("ReviewOutcome")),
+                    },
+                    **act_errors(400, 404, 409, 422),
+                },
+            }
+        },
+        "/api/v1/acts/queue/{item_id}/dismiss": {
+            "post": {
+                "operationId": "dismissReviewItem",
+                "summary": "Clerks: close an item without links, saying why",
+                "security": ACT_SECURITY,
+                "parameters": [ITEM_ID, CSRF_PARAMETER],
+                "requestBody": _body("ReviewDismissal"),
+                "responses": {
+                    "200": {
+                        "description": "The item, dismissed",
+                        **json_content(ref("ReviewOutcome")),
+                    },
+                    **act_errors(400, 404, 409, 422),
+                },
+            }
+        },
+    }
+    return {"paths": paths, "schemas": _act_schemas(settings)}
+
+
+def _act_schemas(settings: Settings) -> dict[str, Any]:
+    nullable_text = {"type": ["string", "null"]}
+    nullable_date = {"type": ["string", "null"], "format": "date"}
+    nullable_number = {"type": ["number", "null"], "minimum": 0}
+    nullable_integer = {"type": ["integer", "null"], "minimum": 0}
+    point = {
+        "type": ["object", "null"],
+        "required": ["type", "coordinates"],
+        "properties": {"type": {"const": "Point"}, "coordinates": {"type": "array"}},
+    }
+    polygon = {
+        "type": ["object", "null"],
+        "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"enum": ["Polygon", "MultiPolygon"]},
+            "coordinates": {"type": "array"},
+        },
+    }
+    months = (
+        f"CU {settings.cu_validity_min_months}–{settings.cu_validity_max_months}, "
+        f"AC/AD {settings.ac_validity_min_months}–{settings.ac_validity_max_months}"
+    )
+    editable = {
+        "purpose": {**nullable_text, "description": "Purpose or works description"},
+        "address": {**nullable_text, "description": "The imobil's address as registered"},
+        "cadastral_numbers": {
+            "description": (
+                "The imobile cited, the first primary: a list, or the register's text "
+                "(`228603; 228604`, `224784-C1-U72`, `CF 228603`)"
+            ),
+            "oneOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": ["string", "null"]},
+            ],
+        },
+        "land_book": {**nullable_text, "description": "Land-book (carte funciară) reference"},
+        "requested_on": {**nullable_date, "description": "Date of the application"},
+        "issued_on": {**nullable_date, "description": "Date of issue (an issued act needs it)"},
+        "validity_months": {
+            **nullable_integer,
+            "description": f"Validity chosen at issue, in months ({months})",
+        },
+        "status": {
+            "enum": ACT_STATUSES,
+            "description": (
+                "A new act is requested or issued; later only forward "
+                "(requested → issued → completed; cancel with the cancel action)"
+            ),
+        },
+        "basis_act_id": {
+            **nullable_integer,
+            "description": "The CU an AC/AD relies on (found automatically when absent)",
+        },
+        "footprint_area": {**nullable_number, "description": "AC: proposed built area, m²"},
+        "floor_area": {**nullable_number, "description": "AC: proposed gross floor area, m²"},
+        "height_m": {**nullable_number, "description": "AC: proposed height, m"},
+        "levels": {**nullable_integer, "description": "AC: proposed number of levels"},
+        "location": {**point, "description": "The site as a GeoJSON Point (in `crs`)"},
+        "footprint": {
+            **polygon,
+            "description": "The site plan as a GeoJSON Polygon or MultiPolygon (in `crs`)",
+        },
+        "crs": {
+            "type": "string",
+            "default": "EPSG:4326",
+            "description": "CRS of `location` and `footprint` (lon/lat by default)",
+            "examples": ["EPSG:4326", f"EPSG:{settings.storage_srid}"],
+        },
+        "applicant": ref("Applicant"),
+    }
+    act_properties = {
+        "id": {"type": "integer"},
+        "uat_siruta": {"type": "integer"},
+        "kind": {"enum": ACT_KINDS},
+        "number": {"type": "string"},
+        "issued_on": nullable_date,
+        "register_key": {"type": "string", "description": "`number/year`, unique per kind"},
+        "status": {"enum": ACT_STATUSES},
+        "requested_on": nullable_date,
+        "purpose": nullable_text,
+        "address_text": nullable_text,
+        "cited_numbers": nullable_text,
+        "land_book_text": nullable_text,
+        "validity_months": nullable_integer,
+        "valid_until": nullable_date,
+        "extension_months": nullable_integer,
+        "extension_requested_on": nullable_date,
+        "extended_until": nullable_date,
+        "basis_act_id": nullable_integer,
+        "proposed_footprint_area": nullable_number,
+        "proposed_floor_area": nullable_number,
+        "proposed_height_m": nullable_number,
+        "proposed_levels": nullable_integer,
+        "link_state": {"enum": ["pending", "linked", "review", "unmatched"]},
+        "version": {"type": "integer", "minimum": 1},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "location": {
+            **point,
+            "description": "The site point, longitude/latitude (ETRS89 by TransDatRO)",
+        },
+        "footprint": {
+            **polygon,
+            "description": "The site plan, longitude/latitude (ETRS89 by TransDatRO)",
+        },
+        "links": {"type": "array", "items": ref("ActLink")},
+        "applicant": {"oneOf": [ref("Applicant"), {"type": "null"}]},
+    }
+    version = {
+        "type": "integer",
+        "minimum": 1,
+        "description": "The version you read (or send If-Match instead)",
+    }
+    outcome_parcels = {"type": "array", "items": {"type": "string"}}
+    return {
+        "CsrfToken": {
+            "type": "object",
+            "required": ["csrf_token", "header"],
+            "properties": {
+                "csrf_token": {"type": "string"},
+                "header": {"const": "X-CSRF-Token"},
+            },
+        },
+        "Applicant": {
+            "type": "object",
+            "description": "Personal data: only clerks and administrators read or write it",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "kind": {"enum": ["natural", "legal"], "default": "natural"},
+                "national_id": nullable_text,
+                "address": nullable_text,
+                "phone": nullable_text,
+                "email": nullable_text,
+            },
+        },
+        "ActCreate": {
+            "type": "object",
+            "required": ["kind", "number"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": {"enum": ACT_KINDS},
+                "number": {
+                    "type": ["string", "integer"],
+                    "description": "The register number (`123`); the date goes in issued_on",
+                },
+                **editable,
+                "status": {"enum": ["requested", "issued"]},
+            },
+            "examples": [
+                {
+                    "kind": "CU",
+                    "number": "123",
+                    "issued_on": "2024-03-15",
+                    "validity_months": 12,
+                    "purpose": "Construire locuință",
+                    "cadastral_numbers": ["228603"],
+                    "applicant": {"name": "Exemplescu Maria"},
+                }
+            ],
+        },
+        "ActChanges": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"version": version, **editable},
+            "examples": [{"version": 1, "purpose": "Alipire imobile"}],
+        },
+        "ActExtension": {
+            "type": "object",
+            "required": ["months"],
+            "additionalProperties": False,
+            "properties": {
+                "version": version,
+                "months": {"type": "integer", "minimum": 1},
+                "requested_on": {
+                    "type": "string",
+                    "format": "date",
+                    "description": "When the extension was asked (default today)",
+                },
+            },
+        },
+        "ActCancellation": {
+            "type": "object",
+            "required": ["reason"],
+            "additionalProperties": False,
+            "properties": {"version": version, "reason": {"type": "string", "minLength": 1}},
+        },
+        "ActLink": {
+            "type": "object",
+            "required": ["parcel_id", "cadastral_number", "is_primary", "method", "confidence"],
+            "properties": {
+                "parcel_id": {"type": "integer"},
+                "cadastral_number": {"type": "string"},
+                "is_primary": {"type": "boolean"},
+                "method": {"enum": ["number", "spatial", "address", "manual"]},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        "Act": {
+            "type": "object",
+            "required": [
+                "id",
+                "kind",
+                "number",
+                "register_key",
+                "status",
+                "link_state",
+                "version",
+                "links",
+            ],
+            "properties": act_properties,
+        },
+        "ReviewItem": {
+            "type": "object",
+            "required": ["id", "act_id", "reason", "detail", "candidates"],
+            "properties": {
+                "id": {"type": "integer"},
+                "act_id": {"type": "integer"},
+                "reason": {"type": "string"},
+                "detail": {"type": "string"},
+                "candidates": {"type": "array", "items": {"type": "object"}},
+                "created_at": {"type": "string", "format": "date-time"},
+                "kind": {"enum": ACT_KINDS},
+                "number": {"type": "string"},
+                "issued_on": nullable_date,
+                "cited_numbers": nullable_text,
+                "address_text": nullable_text,
+                "linked": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "ReviewQueue": {
+            "type": "object",
+            "required": ["counts", "items"],
+            "properties": {
+                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "items": {"type": "array", "items": ref("ReviewItem")},
+            },
+        },
+        "ReviewResolution": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "Name the imobile by cadastral number and/or parcel id",
+            "properties": {
+                "cadastral_numbers": {"type": "array", "items": {"type": "string"}},
+                "parcel_ids": {"type": "array", "items": {"type": "integer"}},
+                "note": nullable_text,
+            },
+        },
+        "ReviewDismissal": {
+            "type": "object",
+            "required": ["note"],
+            "additionalProperties": False,
+            "properties": {"note": {"type": "string", "minLength": 1}},
+        },
+        "ReviewOutcome": {
+            "type": "object",
+            "required": ["item", "act_id", "state"],
+            "properties": {
+                "item": {"type": "integer"},
+                "act_id": {"type": "integer"},
+                "state": {"enum": ["resolved", "dismissed"]},
+                "parcels": outcome_parcels,
+                "note": nullable_text,
+            },
+        },
+    }
+
+
+# Published with the other sections (appended here so the sections above stay untouched).
+SECTIONS = (*SECTIONS, acts_section)
