@@ -245,3 +245,49 @@ def test_names_only_when_the_deployment_allows(api_settings: Settings) -> None:
     text = client.get("/register/CU/2024/3.csv").get_data(as_text=True)
     assert NAME in text and CNP not in text and "0700000000" not in text
     assert "applicant" in text.splitlines()[0]
+
+
+def test_lon_lat_outputs_of_an_act_are_its_transdatro_twin(app: Flask) -> None:
+    """The clerk's view, the register's GeoJSON and the OGC acts collection all give the
+    site plan transformed with TransDatRO (the ETRS89 twin), not PROJ's default path."""
+    import numpy as np
+    import shapely
+
+    from gis_core.crs.transform import transform_geometries
+
+    ring = [[393_082.0, 585_002.0], [393_098.0, 585_002.0], [393_098.0, 585_018.0],
+            [393_082.0, 585_002.0]]  # fmt: skip
+    ana, token = _login(app, "ana", "parola-ana-1")
+    act = _create(
+        ana,
+        token,
+        number="60",
+        issued_on="2024-05-06",
+        cadastral_numbers="830003",
+        footprint={"type": "Polygon", "coordinates": [ring]},
+        crs="EPSG:3844",
+    )
+    expected = transform_geometries(np.array([shapely.Polygon(ring)], dtype=object), 3844, 4258)[
+        0
+    ].exterior.coords
+
+    def assert_twin(geometry: dict) -> None:
+        assert geometry["type"] == "MultiPolygon" and "crs" not in geometry
+        got = geometry["coordinates"][0][0]
+        assert len(got) == len(expected)
+        for (lon, lat), (x, y) in zip(got, expected, strict=True):
+            assert abs(lon - x) < 2e-7 and abs(lat - y) < 2e-7  # ~2 cm; PROJ is ~1 m off
+
+    assert_twin(act["footprint"])
+    public = app.test_client()
+    register = orjson.loads(public.get("/register/CU/2024/5.geojson").data)
+    (feature,) = [f for f in register["features"] if f["properties"]["number"] == "60"]
+    assert_twin(feature["geometry"])
+    collection = orjson.loads(
+        public.get(
+            "/ogc/features/collections/acts/items?limit=1000",
+            headers={"Accept": "application/geo+json"},
+        ).data
+    )
+    (item,) = [f for f in collection["features"] if f["properties"]["number"] == "60"]
+    assert_twin(item["geometry"])
