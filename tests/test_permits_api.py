@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 
 import orjson
@@ -22,7 +21,7 @@ from gis_core import migrate
 from gis_core.access import create_api_key
 from gis_core.db import create_engine
 from gis_core.settings import Settings
-from tests.conftest import drop_database, fresh_database, settings_for
+from tests.conftest import drop_database, fresh_database, settings_for, unique_database_name
 from tests.test_permits_public import add_parcel
 from webmap.app import create_app
 from webmap.auth import create_staff_user
@@ -33,7 +32,7 @@ CNP = "2900101123456"
 
 @pytest.fixture(scope="module")
 def api_settings(server_url: URL) -> Iterator[Settings]:
-    name = f"urbangis_test_permits_api_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    name = unique_database_name("permits_api")  # concurrent runs never share it
     settings = settings_for(fresh_database(server_url, name), 3844)
     engine = create_engine(settings)
     migrate.upgrade(engine, 3844)
