@@ -36,6 +36,8 @@ MAX_AGE = 60
 PUBLIC = "public"
 Answer = tuple[str, list[tuple[str, str]], list[bytes]]  # status, headers, body
 # The tile URL exactly as the ``tile`` route below matches it.
+# Not sent with a 304, which has no body.
+ENTITY_HEADERS = ("Content-Type", "Content-Length")
 TILE_PATH = re.compile(r"/tiles/([^/]+)/(\d+)/(\d+)/(\d+)\.mvt")
 
 blueprint = Blueprint("tiles", __name__)
@@ -113,10 +115,14 @@ class CachedTiles:
     goes through the app unchanged, and the answer carries the same headers either way.
     """
 
+    # Headers remembered per cached tile (its ETag is a hash): at most this many.
+    REMEMBERED = 50_000
+
     def __init__(self, app: Flask, wrapped: WSGIApplication) -> None:
         self.app = app
         self.wrapped = wrapped
         self._fixed: list[tuple[str, str]] | None = None
+        self._headers: dict[TileKey, tuple[str, list[tuple[str, str]]]] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         answer = self._cached(environ)
@@ -144,15 +150,23 @@ class CachedTiles:
         data = services.tiles.get(key, count_miss=False)
         if data is None:
             return None
-        etag = key.etag()
-        headers = [("ETag", quote_etag(etag)), *self._fixed_headers()]
+        etag, headers = self._headers.get(key) or self._remember(key, data)
         wanted = environ.get("HTTP_IF_NONE_MATCH")
         if wanted and parse_etags(wanted).contains(etag):
-            return "304 NOT MODIFIED", headers, []
+            return "304 NOT MODIFIED", [h for h in headers if h[0] not in ENTITY_HEADERS], []
         if not data:
-            return "204 NO CONTENT", [("Content-Type", mvt.MVT), *headers], []
-        headers = [("Content-Type", mvt.MVT), ("Content-Length", str(len(data))), *headers]
+            return "204 NO CONTENT", headers, []
         return "200 OK", headers, [] if method == "HEAD" else [data]
+
+    def _remember(self, key: TileKey, data: bytes) -> tuple[str, list[tuple[str, str]]]:
+        """The tile's ETag and answer headers, kept for its next hits."""
+        etag = key.etag()
+        size = [("Content-Length", str(len(data)))] if data else []
+        headers = [("Content-Type", mvt.MVT), *size, ("ETag", quote_etag(etag))]
+        if len(self._headers) >= self.REMEMBERED:
+            self._headers.clear()
+        self._headers[key] = found = (etag, [*headers, *self._fixed_headers()])
+        return found
 
     def _fixed_headers(self) -> list[tuple[str, str]]:
         """The caching headers of public tiles and the headers every answer carries."""
@@ -168,18 +182,18 @@ class CachedTiles:
 
 def _public_key(services: LayerServices, names: str, z: int, x: int, y: int) -> TileKey | None:
     """The cache key of a public tile, if its layers are public and their versions fresh."""
-    ids = [name.strip() for name in names.split(",")]
+    ids = names.split(",")
     versions: list[str] = []
     for layer_id in ids:
         try:
             layer = layer_for(services.catalog, layer_id, PUBLIC)
         except NotFound:
-            return None
+            return None  # also a name with spaces: the app strips and checks it
         version = services.catalog.fresh_version(layer)
         if version is None:
             return None
         versions.append(version)
-    return TileKey(PUBLIC, ",".join(ids), ".".join(versions), z, x, y)
+    return TileKey(PUBLIC, names, ".".join(versions), z, x, y)
 
 
 @blueprint.get("/tiles/<names>/<int:z>/<int:x>/<int:y>.mvt")
