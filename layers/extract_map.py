@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection
 
 from gis_core.errors import NotFound
+from layers.styles import zone_family
 
 # The window around the parcel: the parcel's size times this, and never under the minimum.
 WINDOW_FACTOR = 2.6
@@ -25,19 +26,6 @@ MIN_WINDOW_M = 120.0
 # A printer's dot at the extract's scales (1:500 – 1:5 000) is a few centimetres.
 SIMPLIFY_M = 0.05
 MAX_FEATURES = 3_000
-
-# Zone colours by function (the same families as the web map's legend).
-FUNCTION_COLOURS = {
-    "central": "#d1495b",
-    "mixed": "#e8845c",
-    "residential": "#f2c14e",
-    "public services": "#cf5c9e",
-    "industrial": "#8e6bbf",
-    "green": "#5aa75a",
-    "transport": "#9a9a9a",
-    "agricultural": "#c7df8f",
-}
-DEFAULT_ZONE_COLOUR = "#b0b0b0"
 
 
 @dataclass(frozen=True)
@@ -61,8 +49,9 @@ class ExtractMap:
     intravilan: list[MapFeature] = field(default_factory=list)
 
 
-def zone_colour(function: str | None) -> str:
-    return FUNCTION_COLOURS.get((function or "").lower(), DEFAULT_ZONE_COLOUR)
+def zone_colour(function: str | None, utr_code: str | None = None) -> str:
+    """The zone's colour in the shared palette (the WMS's and the web map's)."""
+    return zone_family(function, utr_code).colour
 
 
 def window_around(

@@ -2,15 +2,17 @@
 
 Every style is a list of rules (title, optional filter, symbolizers, scale range): the
 renderer loads them into Mapnik once per process and the legend draws one row per
-rule, so the legend cannot disagree with the map. Zones are coloured by function, read
-from the UTR code's prefix (L locuire, M mixt, C centru, A activități, IS instituții,
-V verde, T tehnico-edilitare), and labelled with the code; parcels carry their
-cadastral number at large scales. The fields a style reads are public ones, so a
-rendered image never carries more than the public may see.
+rule, so the legend cannot disagree with the map. Zones are coloured by the family of
+their function (``ZONE_FAMILIES``, the palette the web map and the extract use too; the
+UTR code's letter when the function says nothing), and labelled with the code; parcels
+carry their cadastral number at large scales. The fields a style reads are public ones,
+so a rendered image never carries more than the public may see.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -24,15 +26,90 @@ OUTLINE_STYLE = "outline"
 PARCEL_LABELS_SCALE = 2_500.0
 ZONE_LABELS_SCALE = 25_000.0
 ADDRESS_LABELS_SCALE = 2_000.0
-ZONE_FUNCTIONS = (
-    ("Locuire (L)", "L.*", "#f6d58e"),
-    ("Mixt (M)", "M.*", "#f4a261"),
-    ("Centru (C, CB)", "C.*", "#e76f51"),
-    ("Activități economice (A)", "A.*", "#b39ddb"),
-    ("Instituții și servicii (IS)", "I.*", "#ef6f8f"),
-    ("Spații verzi (V)", "V.*", "#8fd18a"),
-    ("Tehnico-edilitare, transport (T)", "T.*", "#b0b7bf"),
+
+
+@dataclass(frozen=True)
+class ZoneFamily:
+    """A family of zone functions, with the one colour the web map, the WMS and the
+    extract give it.
+
+    ``words`` is searched, ignoring case and Romanian diacritics, in the zone's function
+    text (the regulation's "funcțiune dominantă"); ``codes`` is matched against the whole
+    UTR code of a zone whose function names no family (plans often carry only the code,
+    whose first letter is the function by convention: L, M, C, A, IS, V, T; Cluj-Napoca
+    prefixes protected areas with ``ZCP_`` and some units with ``U``).
+    """
+
+    key: str
+    title: str
+    colour: str
+    words: str
+    codes: str = ""
+
+
+_PREFIX = "(?:ZCP_|U)?"
+ZONE_FAMILIES = (
+    ZoneFamily(
+        "transport",
+        "Transport, căi de comunicație",
+        "#9a9a9a",
+        "transport|c[aă]i de|circula|str[aă]z|strad|ferovia|aeroport|road|rail",
+        f"{_PREFIX}T.*",
+    ),
+    ZoneFamily("central", "Zonă centrală", "#d1495b", "centr", f"{_PREFIX}C.*"),
+    ZoneFamily("residential", "Locuire", "#f2c14e", "locu|residen|housing", f"{_PREFIX}L.*"),
+    ZoneFamily("mixed", "Funcțiuni mixte", "#e8845c", "mixt|mixed", f"{_PREFIX}M.*"),
+    ZoneFamily("agricultural", "Agricol", "#c7df8f", "agric|farm"),
+    ZoneFamily(
+        "economic",
+        "Activități economice",
+        "#8e6bbf",
+        "industr|produc|econom|depozit|logist",
+        f"{_PREFIX}A.*|UI.*",
+    ),
+    ZoneFamily(
+        "services",
+        "Instituții și servicii",
+        "#cf5c9e",
+        "servic|comer|institu|echipam|public|social|cultur|s[aă]n[aă]t|[iî]nv[aă][tț]|educat"
+        "|health",
+        "(?:ZCP_)?I.*",
+    ),
+    ZoneFamily(
+        "green",
+        "Spații verzi, sport, agrement",
+        "#5aa75a",
+        "verde|verzi|green|parc|park|agrement|sport|recrea|p[aă]dur|forest",
+        f"{_PREFIX}V.*",
+    ),
+    ZoneFamily("water", "Ape", "#6fa8dc", "^ape|hidro|luciu|water"),
+    ZoneFamily(
+        "technical",
+        "Gospodărie comunală, tehnico-edilitare",
+        "#8a8a5c",
+        "gospod|tehnic|edilit|cimitir|utilit|cemeter",
+        f"{_PREFIX}G.*",
+    ),
 )
+OTHER_ZONES = ZoneFamily("other", "Alte funcțiuni", "#b0b0b0", "")
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def zone_family(function: str | None, utr_code: str | None = None) -> ZoneFamily:
+    """The family of a zone: by its function's words, else by its UTR code."""
+    if function:
+        text = _plain(function)
+        for family in ZONE_FAMILIES:
+            if re.search(family.words, text):
+                return family
+    for family in ZONE_FAMILIES:
+        if family.codes and utr_code and re.fullmatch(family.codes, utr_code):
+            return family
+    return OTHER_ZONES
 
 
 @dataclass(frozen=True)
@@ -102,16 +179,25 @@ def _outline(layer: LayerDefinition) -> tuple[Rule, ...]:
 
 
 def _zones() -> tuple[Rule, ...]:
-    rules = [
-        Rule(title, _fill(color) + _line("#3182bd", 0.8), filter=f"[utr_code].match('{regex}')")
-        for title, regex, color in ZONE_FUNCTIONS
-    ]
-    # Mapnik's match() is a whole-string regex; "others" is spelled out because the
-    # label rule below always matches, which would silence an ElseFilter.
-    known = " or ".join(f"[utr_code].match('{regex}')" for _, regex, _ in ZONE_FUNCTIONS)
-    rules.append(
-        Rule("Alte funcțiuni", _fill("#9ecae1") + _line("#3182bd", 0.8), filter=f"not ({known})")
-    )
+    """One rule per family; each filter is exclusive, as ``zone_family`` decides."""
+    words = [f"[function].match('(?i).*(?:{f.words}).*')" for f in ZONE_FAMILIES]
+    codes = [f"[utr_code].match('{f.codes}')" if f.codes else "false" for f in ZONE_FAMILIES]
+    no_words = f"not ({' or '.join(words)})"
+    rules = []
+    for index, family in enumerate(ZONE_FAMILIES):
+        by_words = " and ".join([words[index], *(f"not {w}" for w in words[:index])])
+        by_code = " and ".join([no_words, codes[index], *(f"not {c}" for c in codes[:index])])
+        rules.append(
+            Rule(
+                family.title,
+                _fill(family.colour) + _line("#3182bd", 0.8),
+                filter=f"({by_words}) or ({by_code})",
+            )
+        )
+    other = f"{no_words} and not ({' or '.join(codes)})"
+    rules.append(Rule(OTHER_ZONES.title, _fill(OTHER_ZONES.colour) + _line("#3182bd", 0.8), other))
+    # "others" is spelled out because the label rule below always matches, which would
+    # silence an ElseFilter.
     rules.append(
         Rule(
             "Cod UTR",
@@ -126,18 +212,27 @@ def _zones() -> tuple[Rule, ...]:
 def styles_for(layer: LayerDefinition) -> tuple[LayerStyle, ...]:
     """The layer's WMS styles; the first is the default."""
     if layer.id == "zones":
-        default = LayerStyle(DEFAULT_STYLE, "Zone colorate după funcțiune", _zones(), ("utr_code",))
-    elif layer.id == "parcels":
-        rules = (
-            *_simple(layer),
-            Rule(
-                "Număr cadastral",
-                _label("cadastral_number", "#3b2a14", 9),
-                max_scale=PARCEL_LABELS_SCALE,
-                legend=False,
-            ),
+        default = LayerStyle(
+            DEFAULT_STYLE, "Zone colorate după funcțiune", _zones(), ("utr_code", "function")
         )
-        default = LayerStyle(DEFAULT_STYLE, layer.title, rules, ("cadastral_number",))
+    elif layer.id == "parcels":
+        numbers = Rule(
+            "Număr cadastral",
+            _label("cadastral_number", "#3b2a14", 9),
+            max_scale=PARCEL_LABELS_SCALE,
+            legend=False,
+        )
+        default = LayerStyle(
+            DEFAULT_STYLE, layer.title, (*_simple(layer), numbers), ("cadastral_number",)
+        )
+        # Over zones or an orthophoto: the limits and the numbers, no fill.
+        outline = LayerStyle(
+            OUTLINE_STYLE,
+            f"{layer.title} (contur)",
+            (*_outline(layer), numbers),
+            ("cadastral_number",),
+        )
+        return (default, outline)
     elif layer.id == "addresses":
         rules = (
             *_simple(layer),

@@ -4,8 +4,9 @@ The extract prints the answer of ``permits.status.parcel_status``, the very func
 behind ``GET /api/v1/parcels/{n}`` and the web map's parcel card, so the paper a
 citizen takes home and the status the portal and the card show cannot disagree: same
 zones and shares, same restrictions, same public acts, same verdict, same data versions.
-The location map comes from the public layers (``layers.extract_map``). Nothing read
-here touches the protected tables, whoever asks.
+The location map is the picture our WMS draws for the public (``permits.extract_picture``)
+with the parcel outlined from ``layers.extract_map``. Nothing read here touches the
+protected tables, whoever asks.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from layers import wms
 from layers.extract_map import ExtractMap, extract_map
-from permits.extract_pdf import MAP_ASPECT, ExtractContext, build_extract
+from layers.wfs_ows import OwsService
+from permits.extract_pdf import MAP_ASPECT, MAP_H, MAP_W, ExtractContext, build_extract
+from permits.extract_picture import MapPicture, map_picture, picture_size
 from permits.location import LocationContext
 from permits.status import parcel_status
 
@@ -64,7 +68,21 @@ def extract_inputs(conn: Connection, cadastral_number: str, ctx: LocationContext
     return ExtractInputs(status, geometry)
 
 
-def render_extract(inputs: ExtractInputs, *, lang: str = "ro", synthetic: bool = False) -> Extract:
+def extract_picture(
+    service: OwsService, wms_state: wms.WmsState, inputs: ExtractInputs
+) -> MapPicture | None:
+    """The WMS picture of the extract's map frame (``None`` if the WMS cannot draw it)."""
+    return map_picture(service, wms_state, inputs.geometry, picture_size(MAP_W, MAP_H))
+
+
+def render_extract(
+    inputs: ExtractInputs,
+    *,
+    picture: MapPicture | None = None,
+    lang: str = "ro",
+    synthetic: bool = False,
+) -> Extract:
     """The PDF of ``inputs`` in ``lang`` (``ro`` or ``en``), stamped with the time now."""
     context = ExtractContext(generated_at=datetime.now(UTC), lang=lang, synthetic=synthetic)
-    return Extract(inputs.cadastral_number, build_extract(inputs.status, inputs.geometry, context))
+    pdf = build_extract(inputs.status, inputs.geometry, context, picture)
+    return Extract(inputs.cadastral_number, pdf)

@@ -2,10 +2,11 @@
 
 Built with fpdf2 from two framework-free inputs: the parcel status (the answer of
 ``permits.status.parcel_status``, the same document ``GET /api/v1/parcels/{n}`` returns
-and the map's card shows) and the map geometry (``layers.extract_map``), drawn as vector
-paths. It states the date and the data versions it reflects, carries a QR code to the
-parcel's online status and the disclaimer. Personal data cannot appear: neither input
-reads the protected tables.
+and the map's card shows) and the map: the picture our WMS draws for the public
+(``permits.extract_picture``) with the parcel outlined on top, or, when the WMS could not
+draw it, the map geometry (``layers.extract_map``) drawn as vector paths. It states the
+date and the data versions it reflects, carries a QR code to the parcel's online status
+and the disclaimer. Personal data cannot appear: neither input reads the protected tables.
 
 Text is set in DejaVu Sans (the Debian package ``fonts-dejavu-core``), which has every
 Romanian letter in both the comma-below and the cedilla forms.
@@ -13,6 +14,7 @@ Romanian letter in both the comma-below and the cedilla forms.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis_core.errors import UrbanGisError
 from layers.extract_map import ExtractMap, MapFeature, zone_colour
+from permits.extract_picture import MapPicture
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
@@ -172,7 +175,12 @@ class _ExtractPDF(FPDF):
         )
 
 
-def build_extract(status: dict[str, Any], geometry: ExtractMap, context: ExtractContext) -> bytes:
+def build_extract(
+    status: dict[str, Any],
+    geometry: ExtractMap,
+    context: ExtractContext,
+    picture: MapPicture | None = None,
+) -> bytes:
     """The extract of the (single) imobil of a parcel status answer, as PDF bytes."""
     lang = context.lang
     uat = status.get("uat") or {}
@@ -190,7 +198,7 @@ def build_extract(status: dict[str, Any], geometry: ExtractMap, context: Extract
     pdf.add_page()
     _header(pdf, status, context)
     _parcel_section(pdf, status, lang)
-    _map_section(pdf, geometry, lang)
+    _map_section(pdf, geometry, lang, picture)
     _zones_section(pdf, status.get("zones") or [], lang)
     _restrictions_section(pdf, status.get("restrictions") or [], lang)
     _acts_section(pdf, status.get("acts") or [], lang)
@@ -460,56 +468,20 @@ class _Frame:
         )
 
 
-def _map_section(pdf: FPDF, geometry: ExtractMap, lang: str) -> None:
+def _map_section(pdf: FPDF, geometry: ExtractMap, lang: str, picture: MapPicture | None) -> None:
     if pdf.get_y() + MAP_H + 22 > pdf.h - 16:
         pdf.add_page()
     _heading(pdf, label("map", lang))
     frame = _Frame(pdf.l_margin, pdf.get_y() + 1, geometry.window)
     with pdf.rect_clip(frame.x, frame.y, MAP_W, MAP_H):
-        for zone in geometry.zones:
-            _draw(
-                pdf,
-                frame,
-                zone.geom,
-                fill=zone_colour(zone.kind),
-                opacity=0.45,
-                stroke="#7a7a7a",
-                width=0.15,
-            )
-        for item in geometry.restrictions:
-            _draw(
-                pdf,
-                frame,
-                item.geom,
-                fill="#c62828",
-                opacity=0.10,
-                stroke="#c62828",
-                width=0.35,
-                dash=(1.6, 0.9),
-            )
-        for building in geometry.buildings:
-            _draw(
-                pdf, frame, building.geom, fill="#8c8c8c", opacity=0.8, stroke="#505050", width=0.1
-            )
-        for parcel in geometry.parcels:
-            _draw(pdf, frame, parcel.geom, fill=None, opacity=1, stroke="#3c3c3c", width=0.15)
-        for line in geometry.intravilan:
-            _draw(
-                pdf,
-                frame,
-                line.geom,
-                fill=None,
-                opacity=1,
-                stroke="#8c5a00",
-                width=0.5,
-                dash=(3, 1.2),
-            )
+        if picture is not None:
+            pdf.image(io.BytesIO(picture.png), x=frame.x, y=frame.y, w=MAP_W, h=MAP_H)
+        else:
+            _vector_layers(pdf, frame, geometry)
         for subject in geometry.subject:
             _draw(
                 pdf, frame, subject.geom, fill="#1f6fd1", opacity=0.18, stroke="#0b3d91", width=0.8
             )
-        _labels(pdf, frame, geometry.zones, size=7, colour=(60, 20, 20), prefix="")
-        _labels(pdf, frame, geometry.parcels, size=5, colour=(40, 40, 40), prefix="", min_mm2=60)
         _labels(pdf, frame, geometry.subject, size=8, colour=(11, 61, 145), prefix="", bold=True)
     pdf.set_draw_color(0, 0, 0)
     pdf.set_line_width(0.3)
@@ -517,7 +489,49 @@ def _map_section(pdf: FPDF, geometry: ExtractMap, lang: str) -> None:
     _scale_bar(pdf, frame)
     _north_arrow(pdf, frame, lang)
     pdf.set_y(frame.y + MAP_H + 1.5)
-    _map_legend(pdf, geometry, lang)
+    _map_legend(pdf, geometry, lang, picture)
+
+
+def _vector_layers(pdf: FPDF, frame: _Frame, geometry: ExtractMap) -> None:
+    """The surroundings drawn as paths, when there is no WMS picture."""
+    for zone in geometry.zones:
+        _draw(
+            pdf,
+            frame,
+            zone.geom,
+            fill=zone_colour(zone.kind, zone.label),
+            opacity=0.45,
+            stroke="#7a7a7a",
+            width=0.15,
+        )
+    for item in geometry.restrictions:
+        _draw(
+            pdf,
+            frame,
+            item.geom,
+            fill="#c62828",
+            opacity=0.10,
+            stroke="#c62828",
+            width=0.35,
+            dash=(1.6, 0.9),
+        )
+    for building in geometry.buildings:
+        _draw(pdf, frame, building.geom, fill="#8c8c8c", opacity=0.8, stroke="#505050", width=0.1)
+    for parcel in geometry.parcels:
+        _draw(pdf, frame, parcel.geom, fill=None, opacity=1, stroke="#3c3c3c", width=0.15)
+    for line in geometry.intravilan:
+        _draw(
+            pdf,
+            frame,
+            line.geom,
+            fill=None,
+            opacity=1,
+            stroke="#8c5a00",
+            width=0.5,
+            dash=(3, 1.2),
+        )
+    _labels(pdf, frame, geometry.zones, size=7, colour=(60, 20, 20), prefix="")
+    _labels(pdf, frame, geometry.parcels, size=5, colour=(40, 40, 40), prefix="", min_mm2=60)
 
 
 def _rings(geom: BaseGeometry) -> list[list[tuple[float, ...]]]:
@@ -631,19 +645,29 @@ def _north_arrow(pdf: FPDF, frame: _Frame, lang: str) -> None:
     pdf.text(x - 1.2, y + 10.5, "N")
 
 
-def _map_legend(pdf: FPDF, geometry: ExtractMap, lang: str) -> None:
+# The vector drawing's colours, by layer: (colour, filled).
+VECTOR_COLOURS = {
+    "parcels": ("#3c3c3c", False),
+    "buildings": ("#8c8c8c", True),
+    "restrictions": ("#c62828", False),
+    "intravilan": ("#8c5a00", False),
+}
+
+
+def _map_legend(pdf: FPDF, geometry: ExtractMap, lang: str, picture: MapPicture | None) -> None:
+    """The subject, the layers in the map with their colours, the UTRs in the window."""
     pdf.set_font("DejaVu", size=7)
-    entries: list[tuple[str, str, bool]] = [
-        ("#1f6fd1", label("legend.subject", lang), True),
-        ("#3c3c3c", label("legend.parcels", lang), False),
-        ("#8c8c8c", label("legend.buildings", lang), True),
-        ("#c62828", label("legend.restrictions", lang), False),
-        ("#8c5a00", label("legend.intravilan", lang), False),
-    ]
+    colours = picture.colours if picture is not None else VECTOR_COLOURS
+    entries: list[tuple[str, str, bool]] = [("#1f6fd1", label("legend.subject", lang), True)]
+    entries.extend(
+        (colour, label(f"legend.{name}", lang), filled)
+        for name, (colour, filled) in colours.items()
+        if name in VECTOR_COLOURS
+    )
     seen: dict[str, str] = {}
     for zone in geometry.zones:
         if zone.label and zone.label not in seen:
-            seen[zone.label] = zone_colour(zone.kind)
+            seen[zone.label] = zone_colour(zone.kind, zone.label)
     entries.extend((colour, f"UTR {code}", True) for code, colour in sorted(seen.items()))
     x = pdf.l_margin
     y = pdf.get_y() + 1

@@ -421,3 +421,79 @@ def test_an_imported_orthophoto_becomes_a_base_layer(
         with engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM core.raster_layer WHERE name = 'orto_test'")
         engine.dispose()
+
+
+# -- the extract's map comes from our WMS ---------------------------------------------------
+def _picture_inputs(settings_demo: Settings, number: str) -> tuple[Any, Any, Any]:
+    from permits.extract import extract_inputs
+    from webmap import wms as wms_view
+    from webmap.api.base import location_context
+    from webmap.wfs import ows_service
+
+    app = create_app(settings_demo)
+    with app.test_request_context("/"):
+        service = ows_service(wms_view.PREFIX, "WMS")
+        state = wms_view.wms_state()
+        engine = create_engine(settings_demo)
+        try:
+            with engine.connect() as conn:
+                inputs = extract_inputs(conn, number, location_context())
+        finally:
+            engine.dispose()
+    return service, state, inputs
+
+
+def test_extract_map_is_the_public_wms_picture(
+    client: FlaskClient, settings_demo: Settings, facts: MapFacts
+) -> None:
+    from permits.extract import extract_picture
+    from permits.extract_pdf import MAP_H, MAP_W
+    from permits.extract_picture import (
+        PICTURE_DPI,
+        PICTURE_LAYERS,
+        _getmap_params,
+        picture_size,
+    )
+
+    service, state, inputs = _picture_inputs(settings_demo, facts.restricted)
+    picture = extract_picture(service, state, inputs)
+    assert picture is not None
+    size = picture_size(MAP_W, MAP_H)
+    assert size == (round(MAP_W / 25.4 * PICTURE_DPI), round(MAP_H / 25.4 * PICTURE_DPI))
+    # Byte for byte what /ogc/wms answers a public GetMap of the same frame.
+    params = _getmap_params(PICTURE_LAYERS, inputs.geometry, size)
+    assert ("styles", "default,outline,default,outline,default") in params
+    served = client.get("/ogc/wms", query_string=params)
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert served.get_data() == picture.png
+    assert picture.colours["zones"] == ("#9ecae1", True)
+    assert picture.colours["parcels"] == ("#8c6d3f", False), "outlines over the zones"
+    # The PDF embeds that picture under the parcel's outline.
+    data = client.get(f"/parcels/{facts.restricted}/extract.pdf").get_data()
+    images = [image for page in PdfReader(io.BytesIO(data)).pages for image in page.images]
+    assert [(image.image.width, image.image.height) for image in images if image.image] == [size]
+
+
+def test_extract_map_falls_back_to_vectors_when_the_wms_cannot_draw(
+    settings_demo: Settings, facts: MapFacts
+) -> None:
+    from dataclasses import replace
+
+    from permits.extract import extract_picture, render_extract
+
+    service, state, inputs = _picture_inputs(settings_demo, facts.owned)
+    unusable = replace(inputs, geometry=replace(inputs.geometry, srid=32635))  # not offered
+    assert extract_picture(service, state, unusable) is None
+    pdf = render_extract(inputs, picture=None).pdf
+    reader = PdfReader(io.BytesIO(pdf))
+    assert not [image for page in reader.pages for image in page.images]
+    assert facts.owned in "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_page_colours_zones_with_the_platform_palette(client: FlaskClient) -> None:
+    from layers.styles import OTHER_ZONES, ZONE_FAMILIES
+
+    config = page_config(client.get("/map").get_data(as_text=True))
+    assert [f["colour"] for f in config["zoneFamilies"]] == [f.colour for f in ZONE_FAMILIES]
+    assert [f["words"] for f in config["zoneFamilies"]] == [f.words for f in ZONE_FAMILIES]
+    assert config["otherZonesColour"] == OTHER_ZONES.colour

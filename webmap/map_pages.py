@@ -26,6 +26,7 @@ from gis_core.crs import transform_coords
 from gis_core.errors import InvalidParameter, UrbanGisError
 from layers import map_search
 from layers.map_parcels import parcel_labels, parcels_geojson
+from layers.styles import OTHER_ZONES, ZONE_FAMILIES
 from permits.location_request import requested_number
 from webmap import i18n
 from webmap.app import json_response, state, vendor_dir
@@ -168,6 +169,10 @@ def render_map_page(
         "vectorGrid": vector_grid,
         "geoman": geoman,
         "messages": messages,
+        "zoneFamilies": [
+            {"words": f.words, "codes": f.codes, "colour": f.colour} for f in ZONE_FAMILIES
+        ],
+        "otherZonesColour": OTHER_ZONES.colour,
     }
 
     html = render_template(

@@ -137,19 +137,15 @@
   map.on("baselayerchange", updateAttribution);
   updateAttribution();
 
-  // -- colours of zone functions ------------------------------------------------------
-  var FUNCTION_COLOURS = [
-    [/\btransport|\bcai de|circulat|\bstrad|ferovia|aeroport|\broad|\brail/, "#9a9a9a"],
-    [/\bcentr/, "#d1495b"],
-    [/\blocu|residen|housing/, "#f2c14e"],
-    [/\bmixt|\bmixed/, "#e8845c"],
-    [/agric|\bfarm/, "#c7df8f"],
-    [/servic|comer|institu|echipam|public|social|cultur|sanat|invatam|educat|health/, "#cf5c9e"],
-    [/industr|produc|econom|depozit|logist/, "#8e6bbf"],
-    [/\bverde|\bverzi|\bgreen|\bparc|\bpark|agrement|\bsport|recrea|padur|forest/, "#5aa75a"],
-    [/\bape\b|hidro|luciu|water/, "#6fa8dc"],
-    [/gospod|tehnic|edilit|cimitir|utilit|cemeter/, "#8a8a5c"]
-  ];
+  // -- colours of zone functions: the platform's one palette (layers.styles), also the
+  // WMS's and the printed extract's; by the function's words, else by the UTR code.
+  var ZONE_FAMILIES = (config.zoneFamilies || []).map(function (family) {
+    return {
+      words: family.words ? new RegExp(family.words) : null,
+      codes: family.codes ? new RegExp("^(?:" + family.codes + ")$") : null,
+      colour: family.colour
+    };
+  });
 
   function plainText(text) {
     return String(text || "").toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "");
@@ -159,18 +155,20 @@
     return messages["function." + name] || name || "—";
   }
 
-  function zoneColour(name) {
+  function zoneColour(name, code) {
     var key = plainText(name);
-    for (var i = 0; i < FUNCTION_COLOURS.length; i += 1) {
-      if (FUNCTION_COLOURS[i][0].test(key)) {
-        return FUNCTION_COLOURS[i][1];
+    var i;
+    for (i = 0; key && i < ZONE_FAMILIES.length; i += 1) {
+      if (ZONE_FAMILIES[i].words && ZONE_FAMILIES[i].words.test(key)) {
+        return ZONE_FAMILIES[i].colour;
       }
     }
-    var hash = 0;
-    for (var j = 0; j < key.length; j += 1) {
-      hash = (hash * 31 + key.charCodeAt(j)) % 360;
+    for (i = 0; code && i < ZONE_FAMILIES.length; i += 1) {
+      if (ZONE_FAMILIES[i].codes && ZONE_FAMILIES[i].codes.test(code)) {
+        return ZONE_FAMILIES[i].colour;
+      }
     }
-    return "hsl(" + hash + ", 45%, 60%)";
+    return config.otherZonesColour;
   }
 
   // -- status line, legend, coordinates -----------------------------------------------
@@ -212,7 +210,7 @@
       names.forEach(function (name) {
         var item = el("div");
         var swatch = el("span", "swatch");
-        swatch.style.backgroundColor = zoneColour(name);
+        swatch.style.backgroundColor = legendFunctions[name];
         item.appendChild(swatch);
         item.appendChild(document.createTextNode(functionName(name)));
         this.box.appendChild(item);
@@ -275,7 +273,7 @@
     boundary: function () { return { color: "#1b1b1b", weight: 3, dashArray: "10 5", fill: false }; },
     intravilan: function () { return { color: "#8c5a00", weight: 2, fillColor: "#f3d9a4", fillOpacity: 0.12 }; },
     zones: function (feature) {
-      var colour = zoneColour(feature.properties["function"]);
+      var colour = zoneColour(feature.properties["function"], feature.properties.utr_code);
       return { color: colour, weight: 1, fillColor: colour, fillOpacity: 0.4 };
     },
     restrictions: function () {
@@ -343,7 +341,9 @@
         setMessage(entry.name, collection.limitReached
           ? M("toomany", { layer: M("layers." + entry.name), count: collection.numberReturned }) : null);
         if (entry.name === "zones") {
-          collection.features.forEach(function (f) { legendFunctions[f.properties["function"]] = true; });
+          collection.features.forEach(function (f) {
+            legendFunctions[f.properties["function"]] = zoneColour(f.properties["function"], f.properties.utr_code);
+          });
           legend.show();
         }
       })
@@ -570,7 +570,7 @@
     var box = el("div", "zone");
     var title = el("h4", "zone-title");
     var swatch = el("span", "swatch");
-    swatch.style.backgroundColor = zoneColour(zone["function"]);
+    swatch.style.backgroundColor = zoneColour(zone["function"], zone.utr_code);
     title.appendChild(swatch);
     title.appendChild(document.createTextNode("UTR " + zone.utr_code + (zone.name ? " – " + zone.name : "")));
     box.appendChild(title);
