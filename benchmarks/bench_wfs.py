@@ -77,6 +77,7 @@ def main() -> None:
         "wfs_getfeature_bbox_geojson": (getfeature_paths(sample, True), geojson_ids),
         "wfs_getfeature_bbox_gml32": (getfeature_paths(sample, False), gml_ids),
     }
+    scenarios = bench_wms.selected(scenarios)
     print(f"load average before: {harness.load_average()}", flush=True)
     results = {}
     with ExitStack() as stack:

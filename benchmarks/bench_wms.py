@@ -17,7 +17,8 @@ share of painted pixels.
 Data: database ``urbangis_bench_ows`` on the benchmarks' embedded cluster (a copy of
 ``bench_features``'s parcels when that database exists and is idle, else generated),
 made once. Needs ``mapserv``, ``lighttpd`` and ``wrk`` (``bash scripts/setup``).
-Run from the repository root: ``.venv/bin/python benchmarks/bench_wms.py``.
+Run from the repository root: ``.venv/bin/python benchmarks/bench_wms.py``
+(``BENCH_SCENARIOS=1024`` runs only the scenarios whose name holds one of the given words).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import bench_features as harness
 import numpy as np
@@ -400,6 +402,14 @@ def image_parity(scenario: str, servers: dict[str, tuple[harness.Server, list[st
     )
 
 
+def selected(scenarios: dict[str, Any]) -> dict[str, Any]:
+    """The scenarios named in ``BENCH_SCENARIOS`` (comma-separated substrings), or all."""
+    wanted = [w for w in os.environ.get("BENCH_SCENARIOS", "").split(",") if w]
+    if not wanted:
+        return scenarios
+    return {name: value for name, value in scenarios.items() if any(w in name for w in wanted)}
+
+
 def main() -> None:
     harness.ensure_wrk()
     settings = prepare()
@@ -407,6 +417,7 @@ def main() -> None:
         "wms_getmap_256": getmap_paths(map_boxes(300, 256, 256), 256, 256),
         "wms_getmap_1024x768": getmap_paths(map_boxes(60, 1024, 768), 1024, 768),
     }
+    scenarios = selected(scenarios)
     print(f"load average before: {harness.load_average()}", flush=True)
     results = {}
     with ExitStack() as stack:

