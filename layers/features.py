@@ -540,19 +540,19 @@ def _streamed_collection(
     yield b'{"type":"FeatureCollection","features":['
     count = 0
     more = False
-    chunk: list[str] = []
     with request_connection(service) as conn:
-        for text in queries.stream_page(conn, query):
-            if count == query.limit:
+        for batch in queries.stream_page(conn, query):
+            room = query.limit - count
+            if len(batch) > room:  # the look-ahead row: there is a next page
                 more = True
+                batch = batch[:room]
+            if batch:
+                yield (b"," if count else b"") + b",".join(batch)
+                count += len(batch)
+            if more:
                 break
-            chunk.append(text)
-            count += 1
-            if len(chunk) == queries.STREAM_BATCH:
-                yield (("," if count > len(chunk) else "") + ",".join(chunk)).encode()
-                chunk = []
-    if chunk:
-        yield (("," if count > len(chunk) else "") + ",".join(chunk)).encode()
+    if not more and (count > 0 or query.offset == 0):
+        matched = query.offset + count  # the last page: exact and free, as in ``_matched``
     yield _footer(service, query, values, count, more, matched).encode()
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.sql import Select
@@ -35,6 +37,8 @@ _TYPES: dict[str, Any] = {
     "page_limit": sa.Integer(),
     "page_offset": sa.Integer(),
 }
+# Arguments of one SQL function call, below PostgreSQL's limit of 100.
+MAX_ARGUMENTS = 90
 # Compiled page SQL per layer definition and request shape, at most this many each.
 MAX_SHAPES = 256
 _COMPILED: WeakKeyDictionary[LayerDefinition, dict[tuple[Any, ...], tuple[str, dict[str, Any]]]] = (
@@ -112,22 +116,31 @@ def where_clause(query: FeatureQuery, *, named: bool = False) -> ColumnElement[b
 
 
 def properties_json(fields: tuple[Field, ...]) -> ColumnElement[Any]:
-    """``json_build_object`` of the fields (chunked: PostgreSQL takes 100 arguments)."""
+    """The fields as one JSON object in text: ``{"name":value,...}`` in catalog order.
+
+    Each value goes through ``to_json`` and the pieces are concatenated, which costs
+    PostgreSQL about 10 % less per feature than ``json_build_object(...)::text`` and
+    gives compact JSON (no blanks around the colons). The names are catalog names,
+    JSON-quoted here and bound as parameters.
+    """
     if not fields:
         return sa.cast(sa.literal("{}"), sa.Text)
-    chunks = [fields[i : i + 40] for i in range(0, len(fields), 40)]
-    objects = [
-        sa.func.jsonb_build_object(*[item for f in chunk for item in (sa.literal(f.name), f.expr)])
-        for chunk in chunks
-    ]
-    if len(objects) == 1:
-        return sa.cast(
-            sa.func.json_build_object(*[i for f in fields for i in (f.name, f.expr)]), sa.Text
-        )
-    merged: ColumnElement[Any] = objects[0]
-    for extra in objects[1:]:
-        merged = merged.op("||")(extra)
-    return sa.cast(merged, sa.Text)
+    parts: list[ColumnElement[Any]] = []
+    for i, f in enumerate(fields):
+        name = orjson.dumps(f.name).decode()[1:-1]  # JSON-escaped, without its quotes
+        parts.append(sa.literal_column("',\"'" if i else "'{\"'", sa.Text))
+        parts.extend((sa.literal(name, sa.Text), sa.literal_column("'\":'", sa.Text)))
+        parts.append(sa.func.coalesce(sa.cast(sa.func.to_json(f.expr), sa.Text), "null"))
+    parts.append(sa.literal_column("'}'", sa.Text))
+    return _concat(parts)
+
+
+def _concat(parts: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """``concat`` of any number of parts (a PostgreSQL function takes 100 arguments)."""
+    if len(parts) <= MAX_ARGUMENTS:
+        return sa.func.concat(*parts)
+    step = MAX_ARGUMENTS
+    return _concat([sa.func.concat(*parts[i : i + step]) for i in range(0, len(parts), step)])
 
 
 def feature_text(
@@ -155,9 +168,14 @@ def order_by(query: FeatureQuery) -> list[ColumnElement[Any]]:
     return keys
 
 
-def page_statement(query: FeatureQuery, *, named: bool = False) -> Select[Any]:
-    """One row per feature, one row more than the limit to tell whether a next page exists."""
-    text = feature_text(query.layer, query.output_fields, query.out_srid)
+def page_statement(
+    query: FeatureQuery, *, named: bool = False, as_bytes: bool = False
+) -> Select[Any]:
+    """One row per feature, one row more than the limit to tell whether a next page
+    exists. ``as_bytes``: each feature as UTF-8 ``bytea`` rather than text."""
+    text: ColumnElement[Any] = feature_text(query.layer, query.output_fields, query.out_srid)
+    if as_bytes:
+        text = sa.func.convert_to(text, sa.literal_column("'UTF8'"))
     return (
         sa.select(text.label("feature"))
         .select_from(query.layer.source)
@@ -168,7 +186,9 @@ def page_statement(query: FeatureQuery, *, named: bool = False) -> Select[Any]:
     )
 
 
-def compiled_page(conn: Connection, query: FeatureQuery) -> tuple[str, dict[str, Any]] | None:
+def compiled_page(
+    conn: Connection, query: FeatureQuery, *, as_bytes: bool = False
+) -> tuple[str, dict[str, Any]] | None:
     """The page's SQL and parameters, compiled once per request shape and process.
 
     Building and compiling the SQLAlchemy expression of a page costs more Python time
@@ -188,11 +208,12 @@ def compiled_page(conn: Connection, query: FeatureQuery) -> tuple[str, dict[str,
         None if query.box is None else (query.box.bounds is None, query.box.geographic),
         None if query.at is None else (query.at[0] is None, query.at[1] is None),
         conn.dialect.name,
+        as_bytes,
     )
     shapes = _COMPILED.setdefault(query.layer, {})
     found = shapes.get(shape)
     if found is None:
-        compiled = page_statement(query, named=True).compile(
+        compiled = page_statement(query, named=True, as_bytes=as_bytes).compile(
             dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
         )
         found = (compiled.string, dict(compiled.params))
@@ -228,11 +249,36 @@ def item_statement(
     )
 
 
-def stream_page(conn: Connection, query: FeatureQuery) -> Iterator[str]:
-    """The page's features as GeoJSON text, fetched in batches from a server-side cursor."""
-    streaming = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH)
-    for row in _page_result(streaming, query):
-        yield row[0]
+def stream_page(conn: Connection, query: FeatureQuery) -> Iterator[list[bytes]]:
+    """The page's features as UTF-8 GeoJSON, ``STREAM_BATCH`` at a time, from a
+    server-side cursor; ``conn`` must be in a transaction.
+
+    With psycopg the cursor is the driver's own, in binary mode, and each feature comes
+    as ``bytea``: its bytes go to the client as PostgreSQL wrote them, never decoded
+    into a Python string and encoded again, and no SQLAlchemy row is built per feature
+    (this halves the Python time of a 5 000-feature page). Requests with filter
+    conditions, and other drivers, take SQLAlchemy's streaming path.
+
+    The page runs without parallel workers: the leader builds every feature of a page
+    anyway (it sits above the sort), so the workers only added their start-up to the
+    CPU each request costs, about 13 % of a 5 000-feature page.
+    """
+    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    compiled = compiled_page(conn, query, as_bytes=True)
+    if compiled is None or conn.dialect.driver != "psycopg":
+        streaming = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH)
+        for rows in _page_result(streaming, query).partitions():
+            yield [str(row[0]).encode() for row in rows]
+        return
+    sql, params = compiled
+    driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+    try:
+        with driver.cursor(name="urbangis_page", binary=True) as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(STREAM_BATCH):
+                yield [bytes(row[0]) for row in rows]
+    except psycopg.Error as exc:  # as SQLAlchemy would raise it (callers catch those)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, psycopg.Error) from None
 
 
 def fetch_page(conn: Connection, query: FeatureQuery) -> list[str]:

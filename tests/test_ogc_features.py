@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from gis_core.crs import transform_coords
 from gis_core.db import create_engine
 from gis_core.settings import Settings
-from layers import features
+from layers import features, queries
 from layers.catalog import Catalog
 from tests.test_layers_data import (
     GRID,
@@ -373,3 +373,55 @@ def test_requests_run_under_the_statement_timeout(layers_settings: Settings) -> 
     with features.request_connection(service) as conn:
         assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "1234ms"
     engine.dispose()
+
+
+# -- big pages ------------------------------------------------------------------------
+def without_time(page: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in page.items() if k != "timeStamp"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=30",  # a next page: the look-ahead row must not be sent
+        "limit=30&offset=90",  # the last page
+        "limit=30&bbox=-180,-90,180,90&crs=" + quote(EPSG.format(3844)),
+        f"limit=30&filter={quote('cadastral_number LIKE ' + repr('2%'))}",  # SQLAlchemy path
+    ],
+)
+def test_streamed_pages_equal_fetched_pages(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, query: str
+) -> None:
+    """Pages above ``STREAM_ABOVE`` come from a cursor in batches: same answer."""
+    fetched = client.get(f"{ITEMS}?{query}").data
+    monkeypatch.setattr(features, "STREAM_ABOVE", 0)
+    monkeypatch.setattr(queries, "STREAM_BATCH", 7)
+    streamed = client.get(f"{ITEMS}?{query}").data
+    assert without_time(orjson.loads(streamed)) == without_time(orjson.loads(fetched))
+    assert streamed.split(b',"numberReturned"')[0] == fetched.split(b',"numberReturned"')[0]
+
+
+def test_properties_are_compact_json_built_by_postgresql(client: FlaskClient) -> None:
+    body = client.get(f"{ITEMS}?limit=1&properties=cadastral_number,legal_area").data
+    feature = orjson.loads(body)["features"][0]
+    assert set(feature["properties"]) == {"cadastral_number", "legal_area"}
+    assert b'"properties":{"cadastral_number":"' in body
+    assert b'"legal_area":' in body and b" : " not in body
+
+
+def test_stream_errors_are_raised_as_sqlalchemy_errors(
+    layers_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's own cursor fails like SQLAlchemy would: callers catch those."""
+    engine = create_engine(layers_settings)
+    layer = Catalog(3844).get("parcels")
+    monkeypatch.setattr(queries, "compiled_page", lambda *a, **k: ("SELECT 1/0", {}))
+    try:
+        with (
+            engine.connect() as conn,
+            conn.begin(),
+            pytest.raises(sa.exc.DataError, match="division by zero"),
+        ):
+            list(queries.stream_page(conn, queries.FeatureQuery(layer, "public")))
+    finally:
+        engine.dispose()
