@@ -2,13 +2,18 @@
 
 Protocol (performance-anchors.md §3): one PostGIS, one table of generated parcels, every
 server with 2 worker processes and a pool of 4 connections per process on 127.0.0.1,
-the same fixed list of requests replayed by ``wrk`` (1 thread, closed loop, 8
-connections unless ``BENCH_CONNECTIONS`` says e.g. ``8,32``). All servers run at once
-and their passes alternate (warm-up, then ``BENCH_PASSES`` passes of ``BENCH_SECONDS``
-each, median kept), so a change in the load of the shared machine hits every server
-alike. The load average is printed beside the figures. gzip is off (wrk asks for none).
-One ``RESULT`` line per scenario and peer; ``PARITY`` lines show that both sides did
-the same work (features, ids, bytes).
+the same fixed list of requests replayed by ``wrk`` (1 thread, closed loop) at 1, 8 and
+32 connections (``BENCH_CONNECTIONS``). All servers run at once and their passes
+alternate: per level a warm-up of ``BENCH_WARMUP`` s (10), then ``BENCH_PASSES`` (5)
+passes of ``BENCH_SECONDS`` (30) each, the median pass kept, so a change in the load of
+the shared machine hits every server alike. Before any warm-up, freshly started servers
+get one cold pass at 8 connections (``_cold`` lines): empty caches, pools and compiled
+statements. The database is not restarted nor the OS cache dropped for it: the
+benchmark cluster is shared with other benchmarks, which that would break. Each pass
+reports req/s, p50/p95/p99 and the CPU split (the server's processes / PostgreSQL
+backends of the bench database / wrk, in % of one core). The load average is printed
+beside the figures. gzip is off (wrk asks for none). One ``RESULT`` line per scenario
+and peer; ``PARITY`` lines show that both sides did the same work (features, ids, bytes).
 
 Peers live in their own virtualenvs under ``var/peers/``, never in ``.venv``; they are
 installed from PyPI on first use (``ensure_peer``): pygeoapi 0.21 (the last release for
@@ -32,6 +37,7 @@ import math
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -42,7 +48,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -64,10 +70,11 @@ DATABASE = "urbangis_bench_features"
 # Database connections per worker process, the same budget for every server (§3: 4).
 POOL_SIZE = 4
 PARCELS = int(os.environ.get("BENCH_PARCELS", "1000000"))
-DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
-WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
-PASSES = int(os.environ.get("BENCH_PASSES", "3"))
-CONNECTIONS = tuple(int(c) for c in os.environ.get("BENCH_CONNECTIONS", "8").split(","))
+DURATION = int(os.environ.get("BENCH_SECONDS", "30"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "10"))
+PASSES = int(os.environ.get("BENCH_PASSES", "5"))
+CONNECTIONS = tuple(int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,8,32").split(","))
+COLD_CONNECTIONS = 8
 WORKERS = 2
 # gunicorn's worker timeout (30 s by default): big pages on a loaded machine take longer
 REQUEST_TIMEOUT = 600
@@ -239,6 +246,7 @@ class Server:
     env: dict[str, str]
     ready_path: str
     port: int
+    group: int = 0  # the process group once running: its CPU time is the server's
 
     @property
     def base(self) -> str:
@@ -269,7 +277,7 @@ def running(server: Server, timeout: float = 180.0) -> Iterator[Server]:
         )
         try:
             _wait_ready(server, process, log.name, timeout)
-            yield server
+            yield replace(server, group=process.pid)
         finally:
             _stop(process)
 
@@ -507,20 +515,29 @@ request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
 end
+done = function(summary, latency, requests)
+  io.write(string.format("PERCENTILES %d %d %d\\n", latency:percentile(50),
+    latency:percentile(95), latency:percentile(99)))
+end
 """
 
 
 @dataclass(frozen=True)
 class Pass:
-    """One wrk pass: requests per second and latency percentiles (milliseconds)."""
+    """One wrk pass: requests per second, latency percentiles (milliseconds) and the CPU
+    used meanwhile in % of one core: the server's processes, the PostgreSQL backends of
+    the bench database, wrk."""
 
     rate: float
     p50: float
     p99: float
+    p95: float = float("nan")
+    cpu: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
 
 
-def wrk(base: str, paths: list[str], seconds: int, connections: int) -> Pass:
-    """Replay ``paths`` in order (closed loop); any non-2xx answer aborts the run."""
+def wrk(base: str, paths: list[str], seconds: int, connections: int, group: int = 0) -> Pass:
+    """Replay ``paths`` in order (closed loop); any non-2xx answer aborts the run.
+    ``group``: the server's process group, whose CPU time is measured."""
     with tempfile.TemporaryDirectory() as folder:
         path_file = Path(folder) / "paths.txt"
         path_file.write_text("\n".join(paths) + "\n")
@@ -528,21 +545,65 @@ def wrk(base: str, paths: list[str], seconds: int, connections: int) -> Pass:
         script.write_text(WRK_SCRIPT.format(paths=path_file))
         command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s"]
         command += ["--timeout", "60s", "--latency", "-s", str(script), base]
+        before = _cpu_snapshot(group)
+        started = time.perf_counter()
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        cpu = _cpu_split(before, _cpu_snapshot(group), time.perf_counter() - started)
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"errors while loading {base}:\n{output}")
     found = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if not found:
+    spread = re.search(r"^PERCENTILES (\d+) (\d+) (\d+)$", output, re.MULTILINE)
+    if not found or not spread:
         raise RuntimeError(output)
-    return Pass(float(found.group(1)), _percentile(output, "50%"), _percentile(output, "99%"))
+    p50, p95, p99 = (int(v) / 1000 for v in spread.groups())  # from microseconds
+    return Pass(float(found.group(1)), p50, p99, p95, cpu)
 
 
-def _percentile(output: str, label: str) -> float:
-    found = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\b", output, re.MULTILINE)
-    if not found:
-        return float("nan")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-    return float(found.group(1)) * scale
+@dataclass(frozen=True)
+class _Cpu:
+    """CPU seconds so far: per process of the server and of the bench database's
+    backends, and of the children this script waited for (wrk)."""
+
+    app: dict[int, float]
+    postgres: dict[int, float]
+    children: float
+
+
+def _cpu_snapshot(group: int) -> _Cpu:
+    tick = os.sysconf("SC_CLK_TCK")
+    title = f" {bench_url().database} ".encode()
+    app: dict[int, float] = {}
+    postgres: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            if group and int(fields[2]) == group:
+                app[int(entry.name)] = used
+            elif "(postgres)" in stat and title in (entry / "cmdline").read_bytes():
+                postgres[int(entry.name)] = used
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return _Cpu(app, postgres, children.ru_utime + children.ru_stime)
+
+
+def _cpu_split(before: _Cpu, after: _Cpu, seconds: float) -> tuple[float, float, float]:
+    def spent(old: dict[int, float], new: dict[int, float]) -> float:
+        return sum(used - old.get(pid, 0.0) for pid, used in new.items())
+
+    return (
+        100 * spent(before.app, after.app) / seconds,
+        100 * spent(before.postgres, after.postgres) / seconds,
+        100 * (after.children - before.children) / seconds,
+    )
+
+
+def median_pass(runs: list[Pass]) -> Pass:
+    return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
 
 
 def compare(
@@ -555,9 +616,17 @@ def compare(
     passes: dict[str, list[Pass]] = {name: [] for name in servers}
     for _ in range(PASSES):
         for name, (server, paths) in servers.items():
-            passes[name].append(wrk(server.base, paths, DURATION * scale, connections))
+            passes[name].append(
+                wrk(server.base, paths, DURATION * scale, connections, server.group)
+            )
+    return {name: median_pass(runs) for name, runs in passes.items()}
+
+
+def cold_pass(servers: dict[str, tuple[Server, list[str]]], scale: int = 1) -> dict[str, Pass]:
+    """One pass of each freshly started server before any warm-up (``COLD_CONNECTIONS``)."""
     return {
-        name: sorted(runs, key=lambda r: r.rate)[len(runs) // 2] for name, runs in passes.items()
+        name: wrk(server.base, paths, DURATION * scale, COLD_CONNECTIONS, server.group)
+        for name, (server, paths) in servers.items()
     }
 
 
@@ -588,11 +657,13 @@ def report(scenario: str, ours: float, peer: float, note: str = "") -> None:
     print(line + (f"  # {note}" if note else ""), flush=True)
 
 
-def report_passes(scenario: str, connections: int, found: dict[str, Pass]) -> None:
+def report_passes(scenario: str, connections: int | str, found: dict[str, Pass]) -> None:
     for name, run in found.items():
+        app, postgres, load = run.cpu
         print(
             f"  {scenario} c={connections} {name}: {run.rate:.1f} req/s "
-            f"p50={run.p50:.1f} ms p99={run.p99:.1f} ms",
+            f"p50={run.p50:.1f} ms p95={run.p95:.1f} ms p99={run.p99:.1f} ms "
+            f"cpu app/pg/wrk={app:.0f}/{postgres:.0f}/{load:.0f} %",
             flush=True,
         )
 
@@ -655,6 +726,15 @@ def feature_paths(limit: int, boxes: list[tuple[float, ...]]) -> dict[str, list[
     }
 
 
+def servers_for(settings: Settings, stack: ExitStack) -> dict[str, Server]:
+    """Ours and both peers, freshly started (stopped when ``stack`` closes)."""
+    return {
+        "ours": stack.enter_context(running(our_server(settings))),
+        "pygeoapi": stack.enter_context(running(pygeoapi_server())),
+        "tipg": stack.enter_context(running(tipg_server())),
+    }
+
+
 def main() -> None:
     ensure_wrk()
     settings = prepare()
@@ -666,42 +746,46 @@ def main() -> None:
     if chosen:
         scenarios = {k: v for k, v in scenarios.items() if k in chosen.split(",")}
     print(f"load average before: {load_average()}", flush=True)
-    results: dict[tuple[str, int], dict[str, Pass]] = {}
-    first_bytes: dict[str, float] = {}
-    with ExitStack() as stack:
-        servers = {
-            "ours": stack.enter_context(running(our_server(settings))),
-            "pygeoapi": stack.enter_context(running(pygeoapi_server())),
-            "tipg": stack.enter_context(running(tipg_server())),
-        }
-        for scenario, paths in scenarios.items():
+    for scenario, paths in scenarios.items():
+        # a pass must hold many requests: big pages get passes of 30 s at least
+        scale = max(1, math.ceil(30 / DURATION)) if "5000" in scenario else 1
+        with ExitStack() as stack:  # fresh servers per scenario, for its cold pass
+            servers = servers_for(settings, stack)
             plan = {name: (server, paths[name]) for name, server in servers.items()}
+            found = cold_pass(plan, scale)
+            report_passes(scenario, "cold", found)
+            report_ratios(f"{scenario}_cold", found)
             parity(scenario, plan)
-            scale = 3 if "5000" in scenario else 1
             for connections in CONNECTIONS:
                 found = compare(plan, connections, scale)
-                results[(scenario, connections)] = found
                 report_passes(scenario, connections, found)
-                suffix = "" if connections == 8 else f"_c{connections}"
-                for name in ("pygeoapi", "tipg"):
-                    report(
-                        f"{scenario}_vs_{name}{suffix}",
-                        found["ours"].rate,
-                        found[name].rate,
-                        f"req/s, higher is better; load {load_average()}",
+                report_ratios(scenario + ("" if connections == 8 else f"_c{connections}"), found)
+            if "5000" in scenario:
+                first_bytes = {
+                    name: statistics.median(
+                        first_byte_ms(servers[name].base, path) for path in paths[name][:15]
                     )
-        big = scenarios.get("items_bbox_limit5000", {})
-        for name in ("ours", "pygeoapi") if big else ():
-            first_bytes[name] = statistics.median(
-                first_byte_ms(servers[name].base, path) for path in big[name][:15]
-            )
+                    for name in ("ours", "pygeoapi")
+                }
+                report(
+                    f"{scenario}_first_byte_ms_vs_pygeoapi",
+                    first_bytes["ours"],
+                    first_bytes["pygeoapi"],
+                    f"milliseconds, lower is better (target <= 0.2); load {load_average()}",
+                )
     print(f"load average after: {load_average()}", flush=True)
-    if first_bytes:
+
+
+def report_ratios(scenario: str, found: dict[str, Pass]) -> None:
+    ours = found["ours"]
+    for name in ("pygeoapi", "tipg"):
+        target = "1.0" if name == "tipg" else ("10" if "5000" in scenario else "3")
         report(
-            "items_bbox_limit5000_first_byte_ms_vs_pygeoapi",
-            first_bytes["ours"],
-            first_bytes["pygeoapi"],
-            f"milliseconds, lower is better (target <= 0.2); load {load_average()}",
+            f"{scenario}_vs_{name}",
+            ours.rate,
+            found[name].rate,
+            f"req/s, target >= {target}; ours p50/p95/p99={ours.p50:.1f}/{ours.p95:.1f}/"
+            f"{ours.p99:.1f} ms; load {load_average()}",
         )
 
 

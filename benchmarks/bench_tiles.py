@@ -1,9 +1,11 @@
 """Vector tile throughput: ours (cache off) against TiPg at z14 and z16 over the dense
 centre, and our cache hits against our cache misses.
 
-Same protocol, peers and data as ``bench_features.py`` (its module does the set-up): 2
-worker processes and 4 connections each per server, ``wrk`` (1 thread, 8 connections)
-replaying every tile of the centre in a fixed order, passes of all servers alternating.
+Same protocol, peers and data as ``bench_features.py`` (its module does the set-up and
+says what the passes are): 2 worker processes and 4 connections each per server,
+``wrk`` (1 thread) replaying every tile of the centre in a fixed order at 1, 8 and 32
+connections, passes of all servers alternating, and a cold pass of freshly started
+servers first (the cached server starts empty and fills its cache during that pass).
 TiPg is asked for the same properties our public tiles carry at that zoom and uses our
 64-pixel buffer, so both encode the same features and attributes (``PARITY`` lines:
 features, shared cadastral numbers, bytes). Run from the repository root:
@@ -13,8 +15,12 @@ features, shared cadastral numbers, bytes). Run from the repository root:
 from __future__ import annotations
 
 import math
+import os
+import statistics
 import tempfile
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import pyogrio
@@ -22,6 +28,9 @@ from bench_features import (
     CENTRE_E,
     CENTRE_N,
     CONNECTIONS,
+    Pass,
+    Server,
+    cold_pass,
     compare,
     ensure_wrk,
     fetch,
@@ -36,6 +45,7 @@ from bench_features import (
 )
 
 from gis_core.crs import transform_coords
+from gis_core.settings import Settings
 from layers.catalog import Catalog
 from layers.tiles import tile_fields
 
@@ -84,6 +94,31 @@ def cadastral_numbers(body: bytes) -> list[str]:
         return numbers
 
 
+def floor_app() -> Callable[..., Iterable[bytes]]:
+    """The HTTP floor: a bare WSGI callable answering every path with
+    ``BENCH_FLOOR_BYTES`` bytes, run by the same gunicorn as our servers. No cache hit
+    of ours can be cheaper; ``cached ÷ floor`` shows how much of the floor's rate our
+    cache path keeps."""
+    body = b"\0" * int(os.environ.get("BENCH_FLOOR_BYTES", "0"))
+    headers = [("Content-Type", "application/vnd.mapbox-vector-tile")]
+    headers.append(("Content-Length", str(len(body))))
+
+    def answer(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("200 OK", headers)
+        return [body]
+
+    return answer
+
+
+def floor_server(settings: Settings, size: int) -> Server:
+    ours = our_server(settings, name="http_floor")
+    return replace(
+        ours,
+        command=[*ours.command[:-1], "bench_tiles:floor_app()"],
+        env={**ours.env, "BENCH_FLOOR_BYTES": str(size)},
+    )
+
+
 def main() -> None:
     ensure_wrk()
     settings = prepare()
@@ -98,36 +133,59 @@ def main() -> None:
         for z, t in tiles.items()
     }
     print(f"load average before: {load_average()}", flush=True)
-    with ExitStack() as stack:
-        ours = stack.enter_context(running(our_server(settings, tile_cache=False)))
-        cached = stack.enter_context(
-            running(our_server(settings, tile_cache=True, name="ours_cached"))
-        )
-        tipg = stack.enter_context(running(tipg_server()))
-        for z in tiles:
-            for path in ours_paths[z] * 4:  # both workers fill their own cache
-                fetch(cached.base + path)
+    for z in tiles:
+        with ExitStack() as stack:  # fresh servers per zoom, for its cold pass
+            ours = stack.enter_context(running(our_server(settings, tile_cache=False)))
+            cached = stack.enter_context(
+                running(our_server(settings, tile_cache=True, name="ours_cached"))
+            )
+            tipg = stack.enter_context(running(tipg_server()))
             plan = {
                 "ours": (ours, ours_paths[z]),
                 "tipg": (tipg, tipg_paths[z]),
                 "ours_cached": (cached, ours_paths[z]),
             }
             print(f"z{z}: {len(tiles[z])} tiles", flush=True)
+            # cold: nothing cached yet, so the cached server's first pass fills its cache
+            report_levels(z, "cold", cold_pass(plan))
+            sizes = [len(fetch(cached.base + path)[1]) for path in ours_paths[z] * 4]
+            # both workers have every tile by now; the floor answers the median size
+            floor = stack.enter_context(
+                running(floor_server(settings, int(statistics.median(sizes))))
+            )
             parity(f"tiles_z{z}", plan, ids_of=cadastral_numbers)
+            plan["http_floor"] = (floor, ours_paths[z])
             for connections in CONNECTIONS:
-                result = compare(plan, connections)
-                report_passes(f"tiles_z{z}", connections, result)
-                suffix = "" if connections == 8 else f"_c{connections}"
-                rate = {name: run.rate for name, run in result.items()}
-                load = f"load {load_average()}"
-                report(f"tiles_z{z}_uncached_vs_tipg{suffix}", rate["ours"], rate["tipg"], load)
-                report(
-                    f"tiles_z{z}_cached_vs_our_uncached{suffix}",
-                    rate["ours_cached"],
-                    rate["ours"],
-                    f"target >= 20; {load}",
-                )
+                report_levels(z, connections, compare(plan, connections))
     print(f"load average after: {load_average()}", flush=True)
+
+
+def report_levels(z: int, connections: int | str, result: dict[str, Pass]) -> None:
+    report_passes(f"tiles_z{z}", connections, result)
+    suffix = {8: "", "cold": "_cold"}.get(connections, f"_c{connections}")
+    rate = {name: run.rate for name, run in result.items()}
+    load = f"load {load_average()}"
+    ours, cached = result["ours"], result["ours_cached"]
+    report(
+        f"tiles_z{z}_uncached_vs_tipg{suffix}",
+        rate["ours"],
+        rate["tipg"],
+        f"target >= 1.0; ours p50/p95/p99={ours.p50:.1f}/{ours.p95:.1f}/{ours.p99:.1f} ms; " + load,
+    )
+    report(
+        f"tiles_z{z}_cached_vs_our_uncached{suffix}",
+        rate["ours_cached"],
+        rate["ours"],
+        f"target >= 20; cached p50/p95/p99={cached.p50:.1f}/{cached.p95:.1f}/"
+        f"{cached.p99:.1f} ms; {load}",
+    )
+    if "http_floor" in rate:
+        report(
+            f"tiles_z{z}_cached_vs_http_floor{suffix}",
+            rate["ours_cached"],
+            rate["http_floor"],
+            f"the same gunicorn answering fixed bytes: the most a cache hit can reach; {load}",
+        )
 
 
 if __name__ == "__main__":
