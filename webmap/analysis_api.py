@@ -16,12 +16,18 @@ from layers.analysis.compare import PlanState, compare_plans
 from layers.analysis.zones import ZoneQuery, analyse_zones
 from layers.indicators import catalogue
 from layers.indicators.export import current_runs
+from layers.indicators.units import UnitSpec
+from webmap.api import base as api_base
 from webmap.app import json_response, state
 from webmap.auth import current_role
 
 PLANNERS = ("planner", "admin")
+BIGINT = (-(2**63), 2**63 - 1)  # ids are bigint: anything beyond is no id at all
 
 blueprint = Blueprint("analysis_api", __name__, url_prefix="/api/v1")
+# What every /api/v1 request goes through: a wrong or revoked key is a 401 (never read as
+# an anonymous call), and the caller's request budget is spent (429 when used up).
+blueprint.before_request(api_base._authenticate)
 
 
 def _require_planner() -> None:
@@ -34,18 +40,32 @@ def _int(name: str) -> int | None:
     if text is None or text == "":
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise InvalidParameter(f"{name} must be an integer, got {text!r}", locator=name) from None
+    if not BIGINT[0] <= value <= BIGINT[1]:
+        raise InvalidParameter(f"{name} is out of range, got {text!r}", locator=name)
+    return value
+
+
+def _as_of(name: str, now: AsOf) -> AsOf:
+    """The day in parameter ``name``, or ``now`` (one instant for the whole request)."""
+    text = request.args.get(name)
+    if text is None or not text.strip():
+        return now
+    try:
+        return AsOf.parse(text, name)
+    except OverflowError:  # the last representable day has no end to stand for
+        raise InvalidParameter(
+            f"{name} must be a date before 9999-12-31, got {text!r}", locator=name
+        ) from None
 
 
 @blueprint.get("/analysis/zones")
 def zones() -> Response:
     """Per UTR (``by=utr``) or zone polygon (``by=zone``), as of ``as_of``, for ``plan``."""
     _require_planner()
-    query = ZoneQuery(
-        AsOf.parse(request.args.get("as_of")), _int("plan"), request.args.get("by", "utr")
-    )
+    query = ZoneQuery(_as_of("as_of", AsOf.of(None)), _int("plan"), request.args.get("by", "utr"))
     with state().connect() as conn:
         return json_response(analyse_zones(conn, query))
 
@@ -54,10 +74,9 @@ def zones() -> Response:
 def compare() -> Response:
     """Parcels whose zone or rules differ between two plan states."""
     _require_planner()
-    before = PlanState(AsOf.parse(request.args.get("as_of")), _int("plan"))
-    after = PlanState(
-        AsOf.parse(request.args.get("other_as_of"), "other_as_of"), _int("other_plan")
-    )
+    now = AsOf.of(None)  # both states "now" must be the same instant, or never equal
+    before = PlanState(_as_of("as_of", now), _int("plan"))
+    after = PlanState(_as_of("other_as_of", now), _int("other_plan"))
     with state().connect() as conn:
         return json_response(compare_plans(conn, before, after))
 
@@ -71,7 +90,9 @@ def indicator_catalogue() -> Response:
 @blueprint.get("/indicators/runs")
 def indicator_runs() -> Response:
     """The current run of each indicator layer, with its inputs' versions and summary."""
-    units = request.args.get("units") or None
+    text = request.args.get("units") or None
+    # Stored runs carry the canonical label (``hex:500``), as ``indicators compute`` reads it.
+    units = None if text is None else UnitSpec.parse(text).label
     wanted = tuple(request.args.getlist("indicator"))
     for item in wanted:
         catalogue.get(item)
