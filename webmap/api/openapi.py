@@ -944,3 +944,519 @@ def _act_schemas(settings: Settings) -> dict[str, Any]:
 
 # Published with the other sections (appended here so the sections above stay untouched).
 SECTIONS = (*SECTIONS, acts_section)
+
+
+# -- zone analysis and indicators (``webmap.analysis_api``) -------------------------------
+PLANNER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"StaffSession": []}]
+PUBLIC_SECURITY: list[dict[str, list[str]]] = [{}, {"ApiKey": []}]
+BIGINT_MAX = 2**63 - 1
+_ANALYSIS_ERRORS = {
+    400: "A query parameter is malformed or out of range (a date that is not YYYY-MM-DD, a "
+    "plan id that is not a whole number, an unknown grouping or indicator, units that are "
+    "not `utr`, `zones`, `hex:SIZE`, `square:SIZE` or a unit set's name, or two identical "
+    "plan states to compare); `locator` names it",
+    401: "The API key sent is unknown, malformed or revoked (a wrong key is refused, never "
+    "downgraded to public)",
+    403: "The caller is not a planner: anonymous, or signed in or keyed with a role other than "
+    "planner or admin (`OperationNotSupported`)",
+    404: "The plan named by `plan` does not exist; `locator` is `plan`",
+    429: "The request budget (of the API key, or of an anonymous client) is used up; see "
+    "Retry-After",
+    503: "The database is unavailable or the answer took too long",
+}
+
+
+def analysis_errors(*statuses: int) -> dict[str, Any]:
+    """The error answers of an analysis or indicator endpoint, all ``Error`` bodies."""
+    return {
+        str(status): {"description": _ANALYSIS_ERRORS[status], **json_content(ref("Error"))}
+        for status in sorted({*statuses, 401, 429, 503})
+    }
+
+
+def _plan_parameter(name: str, text: str) -> dict[str, Any]:
+    return _query(name, {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}, text)
+
+
+def _as_of_parameter(name: str, text: str) -> dict[str, Any]:
+    return _query(name, {"type": "string", "format": "date"}, text)
+
+
+def analysis_section(settings: Settings) -> dict[str, Any]:
+    """Planners' zone analysis and plan comparison; the public indicator catalogue and runs."""
+    from layers.analysis.zones import GROUPINGS
+    from layers.indicators.catalogue import CATALOGUE
+
+    planners = (
+        "For planners: an API key with the planner or admin role, or a signed-in staff "
+        "session with one of those roles. Anonymous callers and other roles get 403."
+    )
+    paths = {
+        "/api/v1/analysis/zones": {
+            "get": {
+                "operationId": "analyseZones",
+                "summary": "Planners: what is built in each UTR against what its rules allow",
+                "description": (
+                    "Per UTR code (`by=utr`) or per zone polygon (`by=zone`) of the plans in "
+                    "force on `as_of` (or of the one plan `plan`, draft or not): parcel "
+                    "count, total and median parcel area, built footprint and gross floor "
+                    "area, the zone's actual POT and CUT and their distribution over its "
+                    "parcels, the parcels above the maxima, the floor area and footprint "
+                    "still allowed, and the acts issued per year. A parcel lies in the zone "
+                    "holding its point on surface; where plans overlap a PUD beats a PUZ "
+                    "beats the PUG, then the newer plan. " + planners
+                ),
+                "security": PLANNER_SECURITY,
+                "parameters": [
+                    _as_of_parameter(
+                        "as_of",
+                        "The day the analysis describes (its end, UTC): parcels, buildings "
+                        "and zones as they stood then, plans in force that day (default now)",
+                    ),
+                    _plan_parameter(
+                        "plan",
+                        "Analyse every zone of this plan (any status) instead of the plans in "
+                        "force on `as_of`",
+                    ),
+                    _query(
+                        "by",
+                        {"enum": list(GROUPINGS), "default": "utr"},
+                        "One row per UTR code of a plan (`utr`) or per zone polygon (`zone`)",
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "One record per UTR (or zone) with parcels",
+                        **json_content(ref("ZoneAnalysis")),
+                    },
+                    **analysis_errors(400, 403, 404),
+                },
+            }
+        },
+        "/api/v1/analysis/compare": {
+            "get": {
+                "operationId": "comparePlans",
+                "summary": "Planners: parcels whose zone or rules differ between two plan states",
+                "description": (
+                    "A plan state is one plan (`plan`, `other_plan`) or the plans in force on "
+                    "a day (`as_of`, `other_as_of`). Every parcel as of the later of the two "
+                    "days is placed in its zone under both states; the answer lists those "
+                    "whose UTR code, POT, CUT or height maximum differs, with the building "
+                    "capacity (CUT max × parcel area) under each, and sums the change per "
+                    "(UTR before, UTR after) transition. A plan id that does not exist "
+                    "places no parcel. " + planners
+                ),
+                "security": PLANNER_SECURITY,
+                "parameters": [
+                    _as_of_parameter("as_of", "The day of the first state (default now)"),
+                    _plan_parameter("plan", "The first state's plan (default: plans in force)"),
+                    _as_of_parameter("other_as_of", "The day of the second state (default now)"),
+                    _plan_parameter(
+                        "other_plan", "The second state's plan (default: plans in force)"
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The changed parcels and the change per transition",
+                        **json_content(ref("PlanComparison")),
+                    },
+                    **analysis_errors(400, 403),
+                },
+            }
+        },
+        "/api/v1/indicators": {
+            "get": {
+                "operationId": "listIndicators",
+                "summary": "The indicator catalogue: definition, formula, unit, sources, units",
+                "security": PUBLIC_SECURITY,
+                "responses": {
+                    "200": {
+                        "description": "Every indicator, in catalogue order",
+                        **json_content(ref("IndicatorCatalogue")),
+                    },
+                    **analysis_errors(),
+                },
+            }
+        },
+        "/api/v1/indicators/runs": {
+            "get": {
+                "operationId": "listIndicatorRuns",
+                "summary": "The current run of each indicator layer, with its inputs' versions",
+                "description": (
+                    "One run per published indicator layer (indicator × spatial units): "
+                    "the year and instant it describes, the parameters, a fingerprint of "
+                    "every input read (so it can be recomputed identically) and a summary "
+                    "of its values. The values themselves are the layer's features (OGC API "
+                    "Features collection `layer_id`)."
+                ),
+                "security": PUBLIC_SECURITY,
+                "parameters": [
+                    _query(
+                        "units",
+                        {"type": "string", "examples": ["utr", "zones", "hex:500", "districts"]},
+                        "Only runs on these spatial units: `utr`, `zones`, `hex:SIZE`, "
+                        "`square:SIZE` (metres) or an imported unit set's name, read as "
+                        "`urbangis indicators compute --units` reads them (`HEX:500.0` is "
+                        "`hex:500`)",
+                    ),
+                    {
+                        **_query(
+                            "indicator",
+                            {"type": "array", "items": {"enum": [i.id for i in CATALOGUE]}},
+                            "Only runs of these indicators (repeat the parameter for several)",
+                        ),
+                        "style": "form",
+                        "explode": True,
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The current runs, by indicator then units",
+                        **json_content(ref("IndicatorRuns")),
+                    },
+                    **analysis_errors(400),
+                },
+            }
+        },
+    }
+    return {"paths": paths, "schemas": _analysis_schemas()}
+
+
+def _analysis_schemas() -> dict[str, Any]:
+    from layers.analysis.compare import MAX_LISTED
+    from layers.analysis.zones import GROUPINGS, POT_BINS, QUANTILES
+    from layers.indicators.catalogue import CATALOGUE
+
+    number = {"type": "number"}
+    nullable_number = {"type": ["number", "null"]}
+    count = {"type": "integer", "minimum": 0}
+    area = {"type": "number", "minimum": 0}
+    instant = {"type": "string", "format": "date-time"}
+    text_list = {"type": "array", "items": {"type": "string"}}
+    utr = {"type": ["string", "null"]}
+    indicator_ids = [i.id for i in CATALOGUE]
+    quantiles = {
+        "type": "array",
+        "maxItems": len(QUANTILES),
+        "items": number,
+        "description": "At the fractions of `quantiles` (empty when no parcel has an area)",
+    }
+    fingerprint = {
+        "type": "object",
+        "required": ["rows", "fingerprint", "data_version"],
+        "properties": {"rows": count, "fingerprint": {"type": "string"}, "data_version": count},
+    }
+    plan_state = {
+        "type": "object",
+        "required": ["plan_id", "as_of"],
+        "properties": {"plan_id": {"type": ["integer", "null"]}, "as_of": instant},
+    }
+    return {
+        "ZoneFigures": {
+            "type": "object",
+            "required": [
+                "plan_id",
+                "plan",
+                "plan_type",
+                "utr_code",
+                "zone_id",
+                "parcel_count",
+                "total_area",
+                "pot_histogram",
+                "acts_per_year",
+            ],
+            "properties": {
+                "plan_id": {"type": "integer"},
+                "plan": {"type": "string", "description": "The plan's title"},
+                "plan_type": {"enum": ["PUG", "PUZ", "PUD"]},
+                "utr_code": {"type": "string"},
+                "zone_id": {
+                    "type": ["integer", "null"],
+                    "description": "The zone polygon (`by=zone`); null per UTR",
+                },
+                "pot_max": {**nullable_number, "description": "The rule's maximum POT, %"},
+                "cut_max": {**nullable_number, "description": "The rule's maximum CUT"},
+                "height_max_m": {**nullable_number, "description": "Maximum height, m"},
+                "parcel_count": {"type": "integer", "minimum": 1},
+                "total_area": {**number, "description": "Σ parcel area, m²"},
+                "median_area": {**number, "description": "Median parcel area, m²"},
+                "footprint": {**number, "description": "Σ built footprint, m²"},
+                "floor_area": {**number, "description": "Σ gross floor area, m²"},
+                "pot": {**nullable_number, "description": "100 × footprint / total area"},
+                "cut": {**nullable_number, "description": "floor area / total area"},
+                "pot_quantiles": {**quantiles, "description": "Parcels' POT at `quantiles`"},
+                "cut_quantiles": {**quantiles, "description": "Parcels' CUT at `quantiles`"},
+                "parcels_over_pot": count,
+                "parcels_over_cut": count,
+                "parcels_over_any": count,
+                "remaining_floor_area": {
+                    **area,
+                    "description": "Σ over parcels of max(CUT max × area − floor area, 0), m²",
+                },
+                "remaining_footprint": {
+                    **area,
+                    "description": "Σ over parcels of max(POT max/100 × area − footprint, 0), m²",
+                },
+                "pot_histogram": {
+                    "type": "array",
+                    "minItems": POT_BINS + 1,
+                    "maxItems": POT_BINS + 1,
+                    "items": count,
+                    "description": "Parcels per bin of `pot_histogram_bins`",
+                },
+                "acts_per_year": {
+                    "type": ["object", "null"],
+                    "propertyNames": {"pattern": "^-?[0-9]+$"},
+                    "additionalProperties": {"type": "integer", "minimum": 1},
+                    "description": (
+                        "Acts issued per year on the zone's parcels (on each act's primary "
+                        "parcel); null when the acts register cannot be read (see `acts`)"
+                    ),
+                },
+            },
+        },
+        "ZoneAnalysis": {
+            "type": "object",
+            "required": [
+                "as_of",
+                "plan_id",
+                "by",
+                "pot_histogram_bins",
+                "quantiles",
+                "acts",
+                "zones",
+            ],
+            "properties": {
+                "as_of": {**instant, "description": "The instant described"},
+                "plan_id": {"type": ["integer", "null"]},
+                "by": {"enum": list(GROUPINGS)},
+                "pot_histogram_bins": {
+                    "type": "array",
+                    "minItems": POT_BINS + 1,
+                    "maxItems": POT_BINS + 1,
+                    "items": {"type": "string"},
+                    "examples": [[f"{10 * i}-{10 * (i + 1)}" for i in range(POT_BINS)] + [">100"]],
+                },
+                "quantiles": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0, "maximum": 1},
+                    "examples": [list(QUANTILES)],
+                },
+                "acts": {
+                    "type": "string",
+                    "description": "Where acts were read from, or why they were skipped",
+                },
+                "zones": {"type": "array", "items": ref("ZoneFigures")},
+            },
+        },
+        "ChangedParcel": {
+            "type": "object",
+            "required": [
+                "cadastral_number",
+                "area",
+                "utr_before",
+                "utr_after",
+                "capacity_before",
+                "capacity_after",
+                "capacity_change",
+            ],
+            "properties": {
+                "cadastral_number": {"type": "string"},
+                "area": {**area, "description": "m²"},
+                "floor_area": {**area, "description": "Built gross floor area, m²"},
+                "utr_before": utr,
+                "utr_after": utr,
+                "pot_max_before": nullable_number,
+                "pot_max_after": nullable_number,
+                "cut_max_before": nullable_number,
+                "cut_max_after": nullable_number,
+                "height_max_before": nullable_number,
+                "height_max_after": nullable_number,
+                "capacity_before": {**nullable_number, "description": "CUT max × area, m²"},
+                "capacity_after": nullable_number,
+                "capacity_change": {**number, "description": "after − before (null as 0)"},
+            },
+        },
+        "PlanComparison": {
+            "type": "object",
+            "required": [
+                "before",
+                "after",
+                "parcels_as_of",
+                "changed_parcels",
+                "capacity_change",
+                "transitions",
+                "parcels",
+                "truncated",
+            ],
+            "properties": {
+                "before": plan_state,
+                "after": plan_state,
+                "parcels_as_of": instant,
+                "changed_parcels": count,
+                "capacity_change": number,
+                "transitions": {
+                    "type": "array",
+                    "description": "Largest absolute capacity change first",
+                    "items": {
+                        "type": "object",
+                        "required": ["utr_before", "utr_after", "parcels", "capacity_change"],
+                        "properties": {
+                            "utr_before": utr,
+                            "utr_after": utr,
+                            "parcels": {"type": "integer", "minimum": 1},
+                            "capacity_change": number,
+                        },
+                    },
+                },
+                "parcels": {
+                    "type": "array",
+                    "maxItems": MAX_LISTED,
+                    "items": ref("ChangedParcel"),
+                    "description": f"By cadastral number; at most {MAX_LISTED}",
+                },
+                "truncated": {"type": "boolean"},
+            },
+        },
+        "Indicator": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "definition",
+                "formula",
+                "unit",
+                "source_layers",
+                "spatial_units",
+                "needs",
+            ],
+            "properties": {
+                "id": {"enum": indicator_ids},
+                "name": {"type": "string"},
+                "definition": {"type": "string"},
+                "formula": {"type": "string"},
+                "unit": {"type": "string"},
+                "source_layers": text_list,
+                "spatial_units": {
+                    "type": "array",
+                    "items": {"enum": ["utr", "zones", "boundary", "hex", "square"]},
+                },
+                "needs": {
+                    **text_list,
+                    "description": "Inputs that must be loaded (population, park, acts, ...)",
+                },
+            },
+        },
+        "IndicatorCatalogue": {
+            "type": "object",
+            "required": ["indicators"],
+            "properties": {"indicators": {"type": "array", "items": ref("Indicator")}},
+        },
+        "IndicatorRun": {
+            "type": "object",
+            "required": [
+                "id",
+                "indicator",
+                "units",
+                "layer_id",
+                "year",
+                "as_of",
+                "engine",
+                "parameters",
+                "input_versions",
+                "summary",
+                "computed_at",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "indicator": {"enum": indicator_ids},
+                "units": {"type": "string", "examples": ["utr", "hex:500"]},
+                "layer_id": {"type": "string", "examples": ["ind_built_share_hex_500"]},
+                "year": {"type": "integer"},
+                "as_of": instant,
+                "engine": {"enum": ["postgis", "dask"]},
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "park_distance_m": number,
+                        "school_distance_m": number,
+                        "transit_distance_m": number,
+                        "green_utr_prefixes": text_list,
+                        "protected_kinds": text_list,
+                        "flood_kinds": text_list,
+                        "plan_id": {"type": ["integer", "null"]},
+                    },
+                },
+                "input_versions": {
+                    "type": "object",
+                    "required": ["as_of", "tables", "inputs", "population"],
+                    "properties": {
+                        "as_of": instant,
+                        "tables": {"type": "object", "additionalProperties": fingerprint},
+                        "inputs": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "kind", "source", "source_sha256"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "kind": {"type": "string"},
+                                    "source": {"type": "string"},
+                                    "source_sha256": {"type": "string"},
+                                    "version": {"type": "integer"},
+                                },
+                            },
+                        },
+                        "population": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["year", "source", "source_sha256", "rows"],
+                                "properties": {
+                                    "year": {"type": "integer"},
+                                    "source": {"type": "string"},
+                                    "source_sha256": {"type": "string"},
+                                    "rows": count,
+                                },
+                            },
+                        },
+                        "units": {
+                            "type": "object",
+                            "description": "The imported unit set read (boundary units only)",
+                            "properties": {
+                                "source": {"type": "string"},
+                                "source_sha256": {"type": "string"},
+                                "version": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
+                "summary": {
+                    "type": "object",
+                    "required": ["units", "with_value", "min", "max", "mean", "breaks"],
+                    "properties": {
+                        "units": count,
+                        "with_value": count,
+                        "min": nullable_number,
+                        "max": nullable_number,
+                        "mean": nullable_number,
+                        "breaks": {
+                            "type": ["array", "null"],
+                            "items": number,
+                            "description": "Quintile breaks of the values (null when none)",
+                        },
+                        "notes": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                },
+                "computed_at": instant,
+            },
+        },
+        "IndicatorRuns": {
+            "type": "object",
+            "required": ["runs"],
+            "properties": {"runs": {"type": "array", "items": ref("IndicatorRun")}},
+        },
+    }
+
+
+SECTIONS = (*SECTIONS, analysis_section)
