@@ -420,8 +420,10 @@ def build_document(settings: Settings, server_url: str) -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Location check and parcel status for the e-services portal, address "
-                "search, and clerk validations. Public callers get public fields only; "
-                "machine clients send an API key in X-API-Key. " + settings.disclaimer
+                "search, clerk validations, the clerks' register of certificates and "
+                "permits, zone analysis for planners and the spatial indicators. Public "
+                "callers get public fields only; machine clients send an API key in "
+                "X-API-Key, staff in the browser their session. " + settings.disclaimer
             ),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
