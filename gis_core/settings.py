@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the web server binds to")
     port: int = Field(default=5000, ge=1, le=65535, description="Port the web server binds to")
     workers: int = Field(default=2, ge=1, le=64, description="Web server worker processes")
+    threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Request threads per worker process (1: gunicorn's sync worker)",
+    )
     data_dir: Path = Field(
         default=Path("var"),
         description="Folder for the embedded database, caches, rasters and exports",

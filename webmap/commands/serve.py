@@ -5,7 +5,13 @@ debug server. Before either starts, the database is started (embedded) or create
 (external, when allowed) and migrated, so ``urbangis serve`` works on a fresh data
 folder. gunicorn replaces this process (``exec``): signals such as SIGTERM reach its
 master directly, and the workers read their settings from the same environment, to
-which the command-line overrides are added as ``URBANGIS_HOST/PORT/WORKERS``.
+which the command-line overrides are added as ``URBANGIS_HOST/PORT/WORKERS/THREADS``.
+
+With ``threads`` > 1 (the default) each worker is gunicorn's threaded worker: a request
+waiting on PostgreSQL no longer idles its process, several requests share one database
+round trip's latency, and clients' connections are kept alive between requests instead
+of being closed after each answer (the sync worker's way). The API pool has at least one
+connection per thread, so a thread never waits for another's connection.
 """
 
 from __future__ import annotations
@@ -35,9 +41,22 @@ TIMEOUT_MARGIN_S = 30
 @click.option(
     "--workers", type=int, default=None, help="gunicorn worker processes (URBANGIS_WORKERS)."
 )
-def group(dev: bool, host: str | None, port: int | None, workers: int | None) -> None:
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Request threads per worker; 1 = sync workers (URBANGIS_THREADS).",
+)
+def group(
+    dev: bool, host: str | None, port: int | None, workers: int | None, threads: int | None
+) -> None:
     """Serve the web map, API and OGC services."""
-    overrides: dict[str, object | None] = {"host": host, "port": port, "workers": workers}
+    overrides: dict[str, object | None] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "threads": threads,
+    }
     settings = with_overrides(current_settings(), overrides)
     prepare_database(settings)
     if dev:
@@ -70,7 +89,8 @@ def prepare_database(settings: Settings) -> None:
 
 
 def gunicorn_command(settings: Settings) -> list[str]:
-    """The gunicorn command line: bind, workers, logs to stdout/stderr, request timeout."""
+    """The gunicorn command line: bind, workers and threads, logs to stdout/stderr, request
+    timeout."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     timeout = settings.statement_timeout_ms // 1000 + TIMEOUT_MARGIN_S
     return [
@@ -79,6 +99,10 @@ def gunicorn_command(settings: Settings) -> list[str]:
         f"{host}:{settings.port}",
         "--workers",
         str(settings.workers),
+        "--worker-class",
+        "gthread" if settings.threads > 1 else "sync",
+        "--threads",
+        str(settings.threads),
         "--timeout",
         str(timeout),
         "--access-logfile",

@@ -1,0 +1,162 @@
+"""``urbangis serve`` with request threads: gunicorn's threaded worker, kept-alive
+connections, and many concurrent location checks on few processes."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from gis_core.db import create_engine
+from gis_core.settings import Settings
+from webmap.auth import create_api_key
+from webmap.cli import main
+from webmap.commands import serve
+
+URBANGIS = Path(sys.executable).parent / "urbangis"
+STARTUP_TIMEOUT_S = 60
+CLIENTS = 8
+CHECKS_PER_CLIENT = 15
+
+
+def test_threads_choose_the_worker_class(tmp_path: Path) -> None:
+    threaded = serve.gunicorn_command(Settings(data_dir=tmp_path, threads=4))
+    assert threaded[threaded.index("--worker-class") + 1] == "gthread"
+    assert threaded[threaded.index("--threads") + 1] == "4"
+    single = serve.gunicorn_command(Settings(data_dir=tmp_path, threads=1))
+    assert single[single.index("--worker-class") + 1] == "sync"
+    assert Settings(data_dir=tmp_path).threads > 1, "threaded workers are the default"
+
+
+def test_threads_option_reaches_the_workers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("HOST", "PORT", "WORKERS", "THREADS"):
+        monkeypatch.setenv(f"URBANGIS_{name}", "")
+        monkeypatch.delenv(f"URBANGIS_{name}")
+    monkeypatch.setenv("URBANGIS_DATA_DIR", str(tmp_path))
+    seen: dict[str, Settings] = {}
+    monkeypatch.setattr(serve, "prepare_database", lambda settings: None)
+    monkeypatch.setattr(
+        serve, "exec_gunicorn", lambda settings: seen.setdefault("gunicorn", settings)
+    )
+    result = CliRunner().invoke(main, ["serve", "--threads", "6"])
+    assert result.exit_code == 0, result.output
+    assert seen["gunicorn"].threads == 6
+    assert os.environ["URBANGIS_THREADS"] == "6"
+    refused = CliRunner().invoke(main, ["serve", "--threads", "0"])
+    assert refused.exit_code != 0 and "threads" in refused.output.lower()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _environment(settings: Settings, port: int) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("URBANGIS_")}
+    assert settings.database_url is not None
+    env.update(
+        URBANGIS_DATABASE_URL=settings.database_url.get_secret_value(),
+        URBANGIS_DATA_DIR=str(settings.data_dir),
+        URBANGIS_STORAGE_SRID=str(settings.storage_srid),
+        URBANGIS_HOST="127.0.0.1",
+        URBANGIS_PORT=str(port),
+        URBANGIS_WORKERS="1",
+        URBANGIS_THREADS="3",
+    )
+    return env
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"urbangis serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/api/v1/")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"the API did not answer within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+def _checks(port: int, key: str, numbers: list[str]) -> list[tuple[int, list[str], str]]:
+    """One client: location checks one after another on one kept-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    seen = []
+    try:
+        for number in numbers:
+            connection.request(
+                "POST",
+                "/api/v1/location-check",
+                body=orjson.dumps({"cadastral_numbers": [number]}),
+                headers={"Content-Type": "application/json", "X-API-Key": key},
+            )
+            answer = connection.getresponse()
+            document = orjson.loads(answer.read())
+            found = [p["cadastral_number"] for p in document.get("parcels", [])]
+            seen.append((answer.status, found, answer.getheader("Connection") or ""))
+    finally:
+        connection.close()
+    return seen
+
+
+def test_threaded_server_answers_concurrent_checks_on_kept_alive_connections(
+    location_demo_settings: Settings, tmp_path: Path
+) -> None:
+    engine = create_engine(location_demo_settings)
+    with engine.begin() as conn:
+        key = create_api_key(conn, "threads-test", "portal", rate_limit_per_minute=100_000)
+        numbers = list(
+            conn.execute(
+                sa.text(
+                    "SELECT cadastral_number FROM cadastre.parcel WHERE valid_to IS NULL "
+                    "ORDER BY id LIMIT :n"
+                ),
+                {"n": CLIENTS * CHECKS_PER_CLIENT},
+            ).scalars()
+        )
+    engine.dispose()
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(URBANGIS), "serve"],
+            env=_environment(location_demo_settings, port),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_ready(port, process, log)
+            batches = [numbers[i::CLIENTS] for i in range(CLIENTS)]
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                results = list(pool.map(lambda batch: _checks(port, key, batch), batches))
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    for batch, seen in zip(batches, results, strict=True):
+        assert [status for status, _, _ in seen] == [200] * len(batch), log.read_text()
+        assert [found for _, found, _ in seen] == [[number] for number in batch]
+        assert all(connection.lower() != "close" for _, _, connection in seen)
+    text = log.read_text()
+    assert "using worker: gthread" in text.lower(), text
