@@ -2,18 +2,23 @@
 
 One engine per process (pooled connections), created from settings. Request queries run
 under the statement timeout of the settings; bulk work raises it for its own transaction.
+
+Pooled connections are checked without a round trip (``watch_for_disconnects``) and
+replaced after ``POOL_RECYCLE_S``, rather than pinged with a query on every checkout.
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis_core.embedded import EmbeddedCluster
@@ -21,6 +26,9 @@ from gis_core.errors import DatabaseError
 from gis_core.settings import Settings
 
 EXTENSIONS = ("postgis", "btree_gist", "pg_trgm")
+# Pooled connections older than this (seconds) are replaced at their next checkout, before
+# a firewall or proxy that drops idle connections silently can do it for us.
+POOL_RECYCLE_S = 1800
 
 
 def database_url(settings: Settings, *, start: bool = True) -> URL:
@@ -46,15 +54,50 @@ def create_engine(
     """A pooled engine; connections carry the statement timeout and an application name."""
     url = database_url(settings, start=start)
     options = f"-c statement_timeout={settings.statement_timeout_ms} -c timezone=UTC"
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=pool_size or settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_S,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={"application_name": "urbangis", "options": options},
     )
+    watch_for_disconnects(engine)
+    return engine
+
+
+def watch_for_disconnects(engine: Engine) -> None:
+    """Replace, at checkout, pooled connections the server has closed, without a query.
+
+    ``pool_pre_ping`` would cost a ``SELECT 1`` round trip per checkout, i.e. per request.
+    A server that ends a session (restart, ``pg_terminate_backend``, idle timeout) sends
+    its reason and closes the socket, so such a connection, idle in the pool, has
+    something to read: one ``poll()`` without waiting tells. It is then discarded and the
+    checkout goes on with a new connection (SQLAlchemy's ``DisconnectionError`` protocol).
+    A connection lost while in use still fails its statement; SQLAlchemy then recognises
+    the disconnect and invalidates it, and the next checkout connects afresh.
+    """
+    sa.event.listen(engine, "checkout", _refuse_closed_connection)
+
+
+def _refuse_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    if not connection_is_open(dbapi_connection):
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def connection_is_open(dbapi_connection: Any) -> bool:
+    """False when an idle driver connection is closed, or its socket has data or EOF
+    waiting (nothing is expected while idle: it is the server's goodbye)."""
+    if getattr(dbapi_connection, "closed", False):
+        return False
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # a connection that cannot even say its socket is gone
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
 
 
 @cache
