@@ -32,6 +32,8 @@ ROLES = ("public", "portal", "clerk", "planner", "admin")
 API_KEY_HEADER = "X-API-Key"
 DEFAULT_KEY_RATE_LIMIT = 600
 WINDOW_SECONDS = 60.0
+# Longest wait for another process's lock on a budget file (it holds it for microseconds).
+LOCK_WAIT_SECONDS = 2.0
 
 
 class Unauthorized(UrbanGisError):
@@ -168,11 +170,15 @@ class RateLimiter:
     The count is the classic two-window estimate (calls in this minute plus the previous
     minute's calls weighted by how much of it still lies in the last 60 s). Each bucket is
     a 24-byte file locked with ``flock`` while it is read and written; without a usable
-    folder the counts live in this process only.
+    folder the counts live in this process only. A bucket whose lock cannot be had within
+    ``lock_wait_s`` (a process stopped while holding it, a folder on a hung network share)
+    is counted in this process for that call: a budget may then be a little generous, but
+    a request never waits on it for longer than that.
     """
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, *, lock_wait_s: float = LOCK_WAIT_SECONDS) -> None:
         self._folder = folder
+        self._lock_wait_s = lock_wait_s
         self._fds: dict[str, int] = {}
         self._pid = os.getpid()
         self._memory: dict[str, tuple[int, int, int]] = {}
@@ -192,7 +198,8 @@ class RateLimiter:
             if self._folder is None:
                 return self._spend_in_memory(bucket, limit, window, into)
             fd = self._fd(bucket)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not _lock(fd, self._lock_wait_s):
+                return self._spend_in_memory(bucket, limit, window, into)
             try:
                 record = _decode(os.pread(fd, _RECORD.size, 0))
                 budget, record = _decide(record, limit, window, into)
@@ -219,6 +226,21 @@ class RateLimiter:
             fd = os.open(self._folder / name, os.O_RDWR | os.O_CREAT, 0o600)
             self._fds[bucket] = fd
         return fd
+
+
+def _lock(fd: int, wait_s: float) -> bool:
+    """``flock`` the file exclusively, giving up after ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
 
 def _decode(data: bytes) -> tuple[int, int, int] | None:

@@ -126,3 +126,31 @@ def test_without_a_folder_budgets_stay_in_the_process(tmp_path: Path) -> None:
     blocked.write_text("not a folder")
     limiter = RateLimiter(blocked / "sub")
     assert [limiter.spend("k", 1, now=0.0).allowed for _ in range(2)] == [True, False]
+
+
+def test_a_budget_never_waits_long_for_a_stuck_lock(tmp_path: Path) -> None:
+    """Another process holding a budget file's lock (stopped, say) delays a request by
+    ``lock_wait_s`` at most; that call is counted in this process instead."""
+    import fcntl
+    import os
+    import threading
+
+    limiter = RateLimiter(tmp_path, lock_wait_s=0.05)
+    assert limiter.spend("key-stuck", 5, now=600.0).allowed
+    holder = os.open(tmp_path / "key-stuck", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    outcome: list[bool] = []
+    caller = threading.Thread(
+        target=lambda: outcome.append(limiter.spend("key-stuck", 5, now=601.0).allowed),
+        daemon=True,
+    )
+    try:
+        caller.start()
+        caller.join(timeout=60)
+        assert not caller.is_alive(), "the budget waited for the lock"
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    assert outcome == [True]
+    # Once the lock is free the shared count is used again: it saw only the first call.
+    assert limiter.spend("key-stuck", 5, now=602.0).remaining == 3

@@ -341,6 +341,28 @@ def test_anonymous_callers_can_get_a_budget(
     assert other.status_code == 200
 
 
+def test_budgets_are_not_shared_between_databases(
+    location_demo_settings: Settings, settings: Settings, tmp_path: Path
+) -> None:
+    """Two deployments (or two concurrent test runs) with one data folder but their own
+    databases count their clients' requests apart; the workers of one deployment (two
+    apps on the same settings) share one count."""
+    from webmap.auth import budget_folder
+
+    first = make_app(location_demo_settings, api_rate_limit_per_minute=2, data_dir=tmp_path)
+    twin = make_app(location_demo_settings, api_rate_limit_per_minute=2, data_dir=tmp_path)
+    other = make_app(settings, api_rate_limit_per_minute=2, data_dir=tmp_path)
+    address = {"REMOTE_ADDR": "192.0.2.90"}
+
+    def status(app: Flask) -> int:
+        return app.test_client().get("/api/v1/addresses?q=strada", environ_base=address).status_code
+
+    assert [status(first), status(twin), status(first)] == [200, 200, 429]
+    assert [status(other), status(other), status(other)] == [200, 200, 429]
+    folders = {budget_folder(app.extensions["urbangis"].settings) for app in (first, twin, other)}
+    assert len(folders) == 2 and all(f.parent == tmp_path.resolve() / "ratelimit" for f in folders)
+
+
 def test_cors_for_the_configured_origins(client: FlaskClient, sample: dict[str, Any]) -> None:
     url = f"/api/v1/parcels/{sample['number']}"
     allowed = client.get(url, headers={"Origin": PORTAL})

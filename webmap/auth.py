@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, redirect, request, session, url_for
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gis_core.access import (
@@ -33,6 +33,7 @@ from gis_core.access import (
 )
 from gis_core.access import revoke_api_key as access_revoke
 from gis_core.errors import Conflict, InvalidParameter
+from gis_core.settings import Settings
 from webmap.app import json_response, state
 
 __all__ = [
@@ -172,16 +173,42 @@ def _grant_for(key: str) -> KeyGrant:
 
 
 _LIMITERS: dict[Path, RateLimiter] = {}
+# Settings objects already looked up, by identity (resolving the folder costs system calls;
+# not something to repeat per request), with the settings kept so an id is never reused.
+_LIMITER_OF: dict[int, tuple[Settings, RateLimiter]] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
+def budget_folder(settings: Settings) -> Path:
+    """Where the budgets of a deployment are counted: ``<data dir>/ratelimit/<database>``.
+
+    The workers of one deployment share it. Keys and their budgets belong to a database,
+    so deployments (or concurrent test runs) that share a data folder but not a database
+    never count each other's requests.
+    """
+    folder = Path(settings.data_dir).resolve() / "ratelimit"
+    if settings.database_url is None:
+        return folder / "embedded"
+    url = make_url(settings.database_url.get_secret_value())
+    where = "|".join(
+        str(part)
+        for part in (url.host, url.port, url.query.get("host"), url.database, url.username)
+    )
+    return folder / f"db-{sha256_hex(where)[:16]}"
+
+
 def rate_limiter() -> RateLimiter:
-    """The limiter of this app's data folder; its counts live in ``<data dir>/ratelimit``."""
-    folder = Path(state().settings.data_dir).resolve() / "ratelimit"
+    """The limiter of this app's deployment (see ``budget_folder``)."""
+    settings = state().settings
+    found = _LIMITER_OF.get(id(settings))
+    if found is not None and found[0] is settings:
+        return found[1]
+    folder = budget_folder(settings)
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(folder)
         if limiter is None:
             limiter = _LIMITERS[folder] = RateLimiter(folder)
+        _LIMITER_OF[id(settings)] = (settings, limiter)
     return limiter
 
 
