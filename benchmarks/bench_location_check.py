@@ -4,13 +4,14 @@ same SQL.
 Protocol (performance-anchors.md §3, scenario S1, peer A): the demo municipality with
 ``BENCH_PARCELS`` parcels (default 1 000 000) in its own database on the benchmarks'
 embedded cluster (``var/bench``), loaded once by the demo loader. Ours is
-``urbangis serve`` (gunicorn, 2 sync workers; ``BENCH_THREADS`` > 1 makes them gthread
-workers through ``GUNICORN_CMD_ARGS``) with an API key, driven by ``wrk`` (1
+``urbangis serve`` as deployed (gunicorn, 2 workers with the default request threads;
+``BENCH_THREADS`` sets ``URBANGIS_THREADS``, 1 = sync workers) with an API key, driven by
+``wrk`` (1
 thread, closed loop, 8 connections) replaying a fixed list of requests: one cadastral
 number per request, or one point (lon/lat, as the portal sends it). The peer is
-``pgbench -M prepared -c 8 -j 2`` running, for the very same inputs, the statements the
-endpoint runs (the location statement and the public acts query), with the inputs
-already in the storage CRS: the database-only ceiling. Passes alternate (warm-up, then
+``pgbench -M prepared -c 8 -j 2`` running, for the very same inputs, the one statement
+the endpoint runs (parcels, zones, restrictions and acts together): the database-only
+ceiling. Passes alternate (warm-up, then
 ``BENCH_PASSES`` of ``BENCH_SECONDS`` each, median kept) so a change in the machine's
 load hits both alike. Latency percentiles come from wrk's and pgbench's own logs.
 
@@ -30,7 +31,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 PASSES = int(os.environ.get("BENCH_PASSES", "3"))
 WARMUP = 15
 WORKERS = 2
-THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+THREADS = os.environ.get("BENCH_THREADS")  # None: the setting's default
 INPUTS = 100  # distinct requests per scenario (pgbench takes at most 128 scripts)
 SEED = 5
 
@@ -163,85 +164,36 @@ def render(statement: str, params: dict[str, Any]) -> str:
 
 
 def peer_scripts(settings: Settings, inputs: Inputs, mode: str, folder: Path) -> list[Path]:
-    """One pgbench script per input: the location statement, then the acts query."""
+    """One pgbench script per input: the location statement the endpoint runs (parcels,
+    zones, restrictions and acts in one statement), with that input's values."""
     from permits.location_sql import location_statement
-    from permits.public import public_acts_for_parcels
 
     now = datetime.now(UTC)
     # Points arrive as longitude/latitude: the endpoint runs the "lonlat" statement.
-    statement = str(location_statement("numbers" if mode == "numbers" else "lonlat", False).text)
-    acts_sql = _acts_statement_text(public_acts_for_parcels)
-    engine = create_engine(settings)
+    statement = location_statement("numbers" if mode == "numbers" else "lonlat", False).sql
     scripts = []
-    with engine.connect() as conn:
-        for index in range(INPUTS):
-            params: dict[str, Any] = {
-                "uat": settings.uat_siruta,
-                "t": now.isoformat(),
-                "day": now.date().isoformat(),
-                "nearby": settings.api_nearby_m,
-                "with_geometry": False,
-                "touching": TOUCHING_M,
-                "min_area": MIN_ZONE_PIECE_M2,
-                "tables": PROVENANCE_TABLES,
-                "wkb": None,
-                "lon": None,
-                "lat": None,
-            }
-            if mode == "numbers":
-                params["numbers"] = [inputs.numbers[index]]
-            else:
-                params["lon"], params["lat"] = inputs.points_lonlat[index]
-            ids = _parcel_ids(conn, mode, inputs, index, settings)
-            acts = {"ids": ids, "as_of": now.date().isoformat(), "limit_date": None}
-            script = folder / f"{mode}_{index:03d}.sql"
-            script.write_text(render(statement, params) + "\n" + render(acts_sql, acts) + "\n")
-            scripts.append(script)
-    engine.dispose()
+    for index in range(INPUTS):
+        params: dict[str, Any] = {
+            "uat": settings.uat_siruta,
+            "t": now.isoformat(),
+            "day": now.date().isoformat(),
+            "nearby": settings.api_nearby_m,
+            "with_geometry": False,
+            "touching": TOUCHING_M,
+            "min_area": MIN_ZONE_PIECE_M2,
+            "tables": PROVENANCE_TABLES,
+            "wkb": None,
+            "lon": None,
+            "lat": None,
+        }
+        if mode == "numbers":
+            params["numbers"] = [inputs.numbers[index]]
+        else:
+            params["lon"], params["lat"] = inputs.points_lonlat[index]
+        script = folder / f"{mode}_{index:03d}.sql"
+        script.write_text(render(statement, params) + "\n")
+        scripts.append(script)
     return scripts
-
-
-class _Captured(Exception):
-    """Raised by the recording connection once it has the statement."""
-
-
-def _acts_statement_text(function: Any) -> str:
-    """The acts query exactly as ``permits.public`` sends it (captured from one call)."""
-    captured: list[str] = []
-
-    class Recorder:
-        def execute(self, statement: Any, params: Any) -> Any:
-            captured.append(str(statement.text))
-            raise _Captured
-
-    with suppress(_Captured):
-        function(Recorder(), [1], None)
-    return captured[0]
-
-
-def _parcel_ids(
-    conn: sa.Connection, mode: str, inputs: Inputs, index: int, settings: Settings
-) -> list[int]:
-    if mode == "numbers":
-        return list(
-            conn.execute(
-                sa.text(
-                    "SELECT id FROM cadastre.parcel WHERE cadastral_number = :n "
-                    "AND valid_to IS NULL AND uat_siruta = :u"
-                ),
-                {"n": inputs.numbers[index], "u": settings.uat_siruta},
-            ).scalars()
-        )
-    x, y = inputs.points_xy[index]
-    return list(
-        conn.execute(
-            sa.text(
-                "SELECT id FROM cadastre.parcel WHERE valid_to IS NULL AND "
-                "ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), :s))"
-            ),
-            {"x": x, "y": y, "s": settings.storage_srid},
-        ).scalars()
-    )
 
 
 @dataclass(frozen=True)
@@ -261,7 +213,11 @@ def pgbench(url: URL, scripts: list[Path], seconds: int) -> Pass:
         for script in scripts:
             command += ["-f", f"{script}@1"]
         command.append(str(url.database))
-        env = {**os.environ, "PGPASSWORD": url.password or ""}
+        # Under the API's statement timeout, like ours: a statement stuck behind a lock
+        # (someone reloading the bench database) ends the run with an error instead of
+        # leaving pgbench waiting for it.
+        options = f"-c statement_timeout={Settings().api_statement_timeout_ms}"
+        env = {**os.environ, "PGPASSWORD": url.password or "", "PGOPTIONS": options}
         output = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
         found = re.search(r"tps = ([\d.]+)", output.stdout)
         if not found:
@@ -330,9 +286,8 @@ def our_server(settings: Settings) -> Iterator[str]:
         "URBANGIS_WORKERS": str(WORKERS),
         "URBANGIS_PORT": str(port),
     }
-    if THREADS > 1:
-        # gunicorn reads extra options from here: threads make its workers gthread ones.
-        env["GUNICORN_CMD_ARGS"] = f"--threads {THREADS}"
+    if THREADS:
+        env["URBANGIS_THREADS"] = THREADS
     command = [str(REPO / ".venv" / "bin" / "urbangis"), "serve"]
     with tempfile.NamedTemporaryFile(prefix="bench-location-", suffix=".log", delete=False) as log:
         process = subprocess.Popen(
@@ -443,7 +398,8 @@ def main() -> None:
             mine, theirs = median_pass(ours), median_pass(peer)
             load = " ".join(f"{v:.2f}" for v in os.getloadavg())
             print(
-                f"  {name} c={CONNECTIONS}: ours {[round(p.rate, 1) for p in ours]} req/s, "
+                f"  {name} c={CONNECTIONS} threads={THREADS or Settings().threads}: "
+                f"ours {[round(p.rate, 1) for p in ours]} req/s, "
                 f"peer {[round(p.rate, 1) for p in peer]} tps; load {load}",
                 flush=True,
             )

@@ -4,8 +4,8 @@ One call answers: do the parcels exist (on the date asked), are they in this UAT
 the intravilan, which zones and rules govern them (and in what share), which
 restrictions touch them, which acts exist, a summary verdict with its reasons, where the
 facts come from, and a link to the web map showing it. Framework-free: a connection and
-a checked ``LocationQuery`` in, a JSON-ready dict out. The spatial work is one SQL
-statement (``location_sql``); acts are one more query, only when parcels were found.
+a checked ``LocationQuery`` in, a JSON-ready dict out. Every fact, the acts included,
+comes from one SQL statement (``location_sql``): one round trip per check.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from permits.location_sql import (
     PROVENANCE_TABLES,
     SLIVER_M2,
     TOUCHING_M,
+    fetch_document,
     location_statement,
 )
-from permits.public import public_acts_for_parcels
 
 WGS84 = 4326
 
@@ -65,7 +65,7 @@ class SpatialFacts:
 
 
 def spatial_facts(conn: Connection, query: LocationQuery, ctx: LocationContext) -> SpatialFacts:
-    """Run the location statement for ``query`` (one round trip)."""
+    """Run the location statement for ``query`` (one round trip, acts included)."""
     moment = query.moment()
     now = datetime.now(UTC)
     at = moment or now
@@ -97,8 +97,7 @@ def spatial_facts(conn: Connection, query: LocationQuery, ctx: LocationContext) 
     if moment is not None:
         params["t"] = moment
     statement = location_statement(mode, moment is not None)
-    text = conn.execute(statement, params).scalar_one()
-    return SpatialFacts(orjson.loads(text))
+    return SpatialFacts(orjson.loads(fetch_document(conn, statement, params)))
 
 
 def _ewkb(geom: Any, srid: int) -> bytes:
@@ -125,10 +124,7 @@ def check_location(conn: Connection, query: LocationQuery, ctx: LocationContext)
             f"geometry lies outside the territory of {ctx.uat_name} (UAT {ctx.uat_siruta})",
             locator="geometry",
         )
-    parcels = facts.parcels
-    as_of = query.as_of
-    acts = public_acts_for_parcels(conn, [p["id"] for p in parcels], as_of) if parcels else []
-    return assemble(query, doc, acts, ctx, resolved_address)
+    return assemble(query, doc, doc["acts"], ctx, resolved_address)
 
 
 def _query_for_address(

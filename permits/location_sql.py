@@ -14,16 +14,33 @@ one JSON document built by PostgreSQL, so Python never touches geometries or row
   PUZ overrides the PUG (and a PUD both) where it applies, so each zone reports the
   share of the subject it really governs and the plans that override it;
 * restrictions intersecting the subject or within ``:nearby`` metres of it;
+* ``acts``: the public fields of the acts about those imobile (the same rows and effective
+  status as ``permits.public.public_acts_for_parcels``), so the whole answer is one
+  round trip;
 * provenance: the data versions and the import runs of the parcels.
 
 Shares are computed on the storage CRS (metres), where every GiST index lives.
+
+The statement is long (about 9 000 characters). psycopg re-parses the placeholders of
+statements longer than 4 096 characters on every call, and SQLAlchemy adds its own work
+per execution, together a large part of a request's Python time; so ``fetch_document``
+sends the statement in PostgreSQL's own ``$n`` form, converted once per process, as a
+prepared statement on the connection's psycopg driver.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
+from typing import Any, cast
 
+import psycopg
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from permits.public import EFFECTIVE_STATUS_SQL, VALID_END_SQL
 
 # Parcel versions valid at the moment asked; "now" uses the partial index of current rows.
 _CURRENT = "p.valid_to IS NULL AND p.valid_from <= now()"
@@ -204,6 +221,20 @@ WITH drawn AS (
     CROSS JOIN LATERAL (SELECT ST_Distance(r.geom, s.geom) AS distance) d
     WHERE r.uat_siruta = :uat
       AND r.valid_from <= :t AND (r.valid_to IS NULL OR r.valid_to > :t)
+), act_ids AS (
+    SELECT DISTINCT ap.act_id
+    FROM (SELECT DISTINCT uat_siruta, cadastral_number FROM parcels) w
+    JOIN permits.act_parcel ap ON ap.cadastral_number = w.cadastral_number
+    JOIN permits.act a ON a.id = ap.act_id AND a.uat_siruta = w.uat_siruta
+), act_json AS (
+    SELECT coalesce(json_agg(json_build_object(
+        'kind', a.kind, 'number', a.number, 'issued_on', a.issued_on,
+        'status', {act_status}, 'purpose', a.purpose, 'valid_until', {act_end},
+        'cadastral_numbers', ARRAY(SELECT l.cadastral_number FROM permits.act_parcel l
+                                   WHERE l.act_id = a.id ORDER BY l.is_primary DESC, l.id))
+    ORDER BY a.issued_on DESC NULLS LAST, a.id DESC), '[]'::json) AS doc
+    FROM act_ids JOIN permits.act a ON a.id = act_ids.act_id
+    WHERE a.status <> 'requested' {acts_issued}
 )
 SELECT json_build_object(
     'parcels', (SELECT coalesce(json_agg(json_build_object(
@@ -236,6 +267,7 @@ SELECT json_build_object(
                          FROM s LEFT JOIN intra ON true CROSS JOIN intra_known k),
     'zones', (SELECT doc FROM zone_json),
     'restrictions', (SELECT doc FROM restriction_json),
+    'acts', (SELECT doc FROM act_json),
     'data_versions', (SELECT json_object_agg(v.table_name, json_build_object(
                           'version', v.version, 'changed_at', v.changed_at))
                       FROM core.data_version v WHERE v.table_name = ANY(:tables)),
@@ -264,10 +296,43 @@ SLIVER_M2 = 1.0
 # Zone pieces smaller than this are where a zone only touches the location's edge.
 MIN_ZONE_PIECE_M2 = 0.01
 
+# A bound parameter as SQLAlchemy's ``text()`` reads it: ``:name``, but not ``::type``.
+_PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement with named parameters, and the same in PostgreSQL's ``$n`` form."""
+
+    sql: str  # ``:name`` parameters, as written (what tools such as the benchmark read)
+    positional: bytes  # ``$1``, ``$2``... in the order of ``names``
+    names: tuple[str, ...]
+
+    @property
+    def text(self) -> sa.TextClause:
+        return sa.text(self.sql)
+
+    @classmethod
+    def of(cls, sql: str) -> Statement:
+        names: list[str] = []
+
+        def number(found: re.Match[str]) -> str:
+            if found.group(1) not in names:
+                names.append(found.group(1))
+            return f"${names.index(found.group(1)) + 1}"
+
+        positional = _PARAMETER.sub(number, sql)
+        return cls(sql, positional.encode(), tuple(names))
+
 
 @cache
-def location_statement(mode: str, as_of: bool) -> sa.TextClause:
-    """The statement for one way of naming the location (compiled once per process)."""
+def location_statement(mode: str, as_of: bool) -> Statement:
+    """The statement for one way of naming the location (built once per process).
+
+    Its parameters: ``uat``, ``t`` (the moment), ``day`` (its date, also the day the
+    acts' status is read on), ``nearby``, ``with_geometry``, ``touching``, ``min_area``,
+    ``tables``, ``wkb``, ``lon``, ``lat``, and ``numbers``, ``ids`` or ``sliver`` by mode.
+    """
     valid = _AS_OF if as_of else _CURRENT
     sql = _BODY.format(
         found=_FOUND[mode].format(valid=valid),
@@ -275,5 +340,38 @@ def location_statement(mode: str, as_of: bool) -> sa.TextClause:
         missing=_MISSING_NUMBERS if mode == "numbers" else _NO_MISSING,
         uat_share=_SHARE.format(area="uat.geom"),
         intra_share=_SHARE.format(area="intra.geom"),
+        act_status=EFFECTIVE_STATUS_SQL.replace(":as_of", ":day"),
+        act_end=VALID_END_SQL,
+        # Asked about a past day: only the acts issued by then.
+        acts_issued="AND a.issued_on <= CAST(:day AS date)" if as_of else "",
     )
-    return sa.text(sql)
+    return Statement.of(sql)
+
+
+def fetch_document(conn: Connection, statement: Statement, params: Mapping[str, Any]) -> str:
+    """Run ``statement`` (one row, one text column) as a prepared statement; its text.
+
+    Errors are raised as SQLAlchemy's (``OperationalError``, ``DBAPIError``...), as if
+    the statement had gone through ``conn.execute``, and a connection the server
+    dropped is invalidated so the pool replaces it.
+    """
+    values = [params[name] for name in statement.names]
+    driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
+    try:
+        with psycopg.RawCursor(driver) as cursor:
+            cursor.execute(statement.positional, values, prepare=True)
+            row = cursor.fetchone()
+    except psycopg.Error as exc:
+        lost = conn.dialect.is_disconnect(cast(Any, exc), conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            statement.sql,
+            None,
+            exc,
+            psycopg.Error,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from exc
+    assert row is not None
+    return str(row[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -333,6 +334,113 @@ def test_public_acts_are_listed_without_personal_data(conn: Connection, demo: De
     }
     before = ask(conn, {"cadastral_numbers": [number], "as_of": "2025-01-01"})
     assert before["acts"] == []
+
+
+def add_demo_act(
+    conn: Connection,
+    parcel: tuple[int, str],
+    number: str,
+    issued: str | None,
+    until: str | None,
+    *,
+    status: str = "issued",
+    kind: str = "CU",
+    extended: str | None = None,
+) -> int:
+    act_id: int = conn.execute(
+        sa.text(
+            "INSERT INTO permits.act (uat_siruta, kind, number, issued_on, register_key, status, "
+            "purpose, valid_until, extended_until) VALUES (54975, :kind, :number, "
+            "CAST(:issued AS date), :key, :status, 'construire', CAST(:until AS date), "
+            "CAST(:extended AS date)) RETURNING id"
+        ),
+        {
+            "kind": kind,
+            "number": number,
+            "issued": issued,
+            "key": f"{kind}/{number}",
+            "status": status,
+            "until": until,
+            "extended": extended,
+        },
+    ).scalar_one()
+    conn.execute(
+        sa.text(
+            "INSERT INTO permits.act_parcel (act_id, parcel_id, cadastral_number, is_primary, "
+            "method, confidence) VALUES (:a, :p, :n, true, 'manual', 1)"
+        ),
+        {"a": act_id, "p": parcel[0], "n": parcel[1]},
+    )
+    return act_id
+
+
+def test_acts_in_the_answer_are_those_of_the_public_register(
+    conn: Connection, demo: DemoCity
+) -> None:
+    """The acts come from the location statement itself; they are the very rows, order
+    and effective status ``public_acts_for_parcels`` gives, on every date asked."""
+    from permits.public import public_acts_for_parcels
+
+    number = str(demo.parcels.cadastral_number[single_zone_parcel(demo)])
+    parcel_id = conn.execute(
+        sa.text("SELECT id FROM cadastre.parcel WHERE cadastral_number = :n AND valid_to IS NULL"),
+        {"n": number},
+    ).scalar_one()
+    parcel = (parcel_id, number)
+    add_demo_act(conn, parcel, "1", "2023-02-01", "2024-02-01")  # lapsed: expired
+    add_demo_act(conn, parcel, "2", "2024-05-10", "2025-05-10", extended="2026-05-10")
+    add_demo_act(conn, parcel, "3", "2025-06-01", "2027-06-01", kind="AC")
+    add_demo_act(conn, parcel, "4", None, None, status="requested")  # never public
+    add_demo_act(conn, parcel, "5", None, None, status="cancelled")
+    fields = ("kind", "number", "issued_on", "status", "purpose", "valid_until")
+    for as_of in (None, date(2023, 6, 1), date(2024, 12, 31), date(2025, 12, 31)):
+        body: dict[str, object] = {"cadastral_numbers": [number]}
+        if as_of is not None:
+            body["as_of"] = as_of.isoformat()
+        answer = ask(conn, body)
+        expected = [
+            {
+                **{key: act[key] for key in fields},
+                "issued_on": act["issued_on"] and act["issued_on"].isoformat(),
+                "valid_until": act["valid_until"] and act["valid_until"].isoformat(),
+                "cadastral_numbers": list(act["cadastral_numbers"]),
+            }
+            for act in public_acts_for_parcels(conn, [parcel_id], as_of)
+        ]
+        assert answer["acts"] == expected, as_of
+    assert [a["number"] for a in ask(conn, {"cadastral_numbers": [number]})["acts"]] == [
+        "3",
+        "2",
+        "1",
+        "5",
+    ]
+
+
+def test_a_location_check_is_one_round_trip(
+    conn: Connection, demo: DemoCity, tmp_path: Path
+) -> None:
+    """Parcels, zones, restrictions and acts in one statement: the protocol trace of the
+    connection shows a single Execute message for a whole check."""
+    from psycopg.pq import Trace
+
+    number = str(demo.parcels.cadastral_number[single_zone_parcel(demo)])
+    ask(conn, {"cadastral_numbers": [number]})  # prepared once; later checks reuse it
+    pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    trace = tmp_path / "protocol.trace"
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+        try:
+            answer = ask(conn, {"cadastral_numbers": [number, "999999999"]})
+        finally:
+            pgconn.untrace()
+    sent = [
+        line.split("\t")[2].split()[0]
+        for line in trace.read_text().splitlines()
+        if line.startswith("F\t")
+    ]
+    assert sent.count("Execute") == 1, sent
+    assert answer["parcels"] and answer["not_found"]
 
 
 # -- verdicts ---------------------------------------------------------------------------------
