@@ -281,3 +281,21 @@ def test_what_the_cache_cannot_decide_goes_to_the_app(
             conn.execute(sa.text("DELETE FROM core.api_key WHERE name = 'test-tiles-clerk'"))
         engine.dispose()
         KEYS.forget()
+
+
+def test_while_one_request_checks_the_versions_the_others_keep_the_last_ones(app: Flask) -> None:
+    z, x, y = tile_of(17, LON + 0.004)
+    url = f"/tiles/parcels/{z}/{x}/{y}.mvt"
+    client = app.test_client()
+    middleware = app.wsgi_app
+    assert isinstance(middleware, CachedTiles)
+    with flask_calls(app) as calls:
+        rendered = client.get(url)  # rendered, cached, its version seen fresh
+        layer_services(app).catalog.check_interval = 0.0  # a check is due from now on
+        with middleware._checking:  # as while another request checks
+            assert client.get(url).data == rendered.data and calls == [url]
+            middleware.STALE_FOR = 0.0  # the version seen last is now too old
+            assert client.get(url).data == rendered.data and calls == [url, url]
+        del middleware.STALE_FOR
+        assert client.get(url).data == rendered.data and calls == [url, url, url]  # it checks
+    assert not middleware._checking.locked()

@@ -9,7 +9,10 @@ without rendering. Anonymous tiles may be cached by proxies; tiles of other role
 
 from __future__ import annotations
 
+import enum
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -35,6 +38,15 @@ if TYPE_CHECKING:
 MAX_AGE = 60
 PUBLIC = "public"
 Answer = tuple[str, list[tuple[str, str]], list[bytes]]  # status, headers, body
+
+
+class Check(enum.Enum):
+    """A request that goes through the app to check the layers' versions."""
+
+    CHECK = "check"
+
+
+CHECK = Check.CHECK
 # The tile URL exactly as the ``tile`` route below matches it.
 # Not sent with a 304, which has no body.
 ENTITY_HEADERS = ("Content-Type", "Content-Length")
@@ -111,9 +123,18 @@ class CachedTiles:
     everything the full path would check is already known: no ``X-API-Key`` and no
     session cookie (the role is then ``public``), layers the public may see, a catalog
     version check that is still recent (``Catalog.fresh_version``) and the tile in the
-    cache. Anything else (a miss, a due version check, a bad address, another role)
-    goes through the app unchanged, and the answer carries the same headers either way.
+    cache. Anything else (a miss, a bad address, another role) goes through the app
+    unchanged, and the answer carries the same headers either way.
+
+    When the version check falls due, one request of the process goes through the
+    app, which checks; until it is done the others keep using the versions last seen
+    fresh (for ``STALE_FOR`` seconds at most). Otherwise every request arriving during
+    that one database round trip would also go through the app, each taking a pooled
+    connection to check again: a stall of every worker once a second under load.
     """
+
+    # Seconds a version seen fresh still serves while another request checks it.
+    STALE_FOR = 5.0
 
     # Headers remembered per cached tile (its ETag is a hash): at most this many.
     REMEMBERED = 50_000
@@ -123,16 +144,23 @@ class CachedTiles:
         self.wrapped = wrapped
         self._fixed: list[tuple[str, str]] | None = None
         self._headers: dict[TileKey, tuple[str, list[tuple[str, str]]]] = {}
+        self._seen: dict[str, tuple[str, float]] = {}  # layer -> version, when seen fresh
+        self._checking = threading.Lock()  # held by the request checking the versions
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         answer = self._cached(environ)
+        if answer is CHECK:
+            try:  # the app's before-request hook checks the versions
+                return self.wrapped(environ, start_response)
+            finally:
+                self._checking.release()
         if answer is None:
             return self.wrapped(environ, start_response)
         status, headers, body = answer
         start_response(status, headers)
         return body
 
-    def _cached(self, environ: WSGIEnvironment) -> Answer | None:
+    def _cached(self, environ: WSGIEnvironment) -> Answer | Check | None:
         method = environ.get("REQUEST_METHOD")
         if method != "GET" and method != "HEAD":
             return None
@@ -144,9 +172,9 @@ class CachedTiles:
         services = self.app.extensions.get(LAYERS_EXTENSION)
         if not isinstance(services, LayerServices):
             return None  # no request has built the catalog yet
-        key = _public_key(services, found.group(1), *map(int, found.group(2, 3, 4)))
-        if key is None:
-            return None
+        key = self._public_key(services, found.group(1), *map(int, found.group(2, 3, 4)))
+        if key is None or key is CHECK:
+            return key
         data = services.tiles.get(key, count_miss=False)
         if data is None:
             return None
@@ -179,21 +207,29 @@ class CachedTiles:
             ]
         return self._fixed
 
-
-def _public_key(services: LayerServices, names: str, z: int, x: int, y: int) -> TileKey | None:
-    """The cache key of a public tile, if its layers are public and their versions fresh."""
-    ids = names.split(",")
-    versions: list[str] = []
-    for layer_id in ids:
-        try:
-            layer = layer_for(services.catalog, layer_id, PUBLIC)
-        except NotFound:
-            return None  # also a name with spaces: the app strips and checks it
-        version = services.catalog.fresh_version(layer)
-        if version is None:
-            return None
-        versions.append(version)
-    return TileKey(PUBLIC, names, ".".join(versions), z, x, y)
+    def _public_key(
+        self, services: LayerServices, names: str, z: int, x: int, y: int
+    ) -> TileKey | Check | None:
+        """The cache key of a public tile, if its layers are public and their versions
+        known; ``CHECK`` when this request is to go and check them."""
+        versions: list[str] = []
+        for layer_id in names.split(","):
+            try:
+                layer = layer_for(services.catalog, layer_id, PUBLIC)
+            except NotFound:
+                return None  # also a name with spaces: the app strips and checks it
+            version = services.catalog.fresh_version(layer)
+            if version is not None:
+                self._seen[layer.id] = (version, time.monotonic())
+            elif self._checking.acquire(blocking=False):
+                return CHECK
+            else:  # another request is checking: the version seen last, if recent
+                seen = self._seen.get(layer.id)
+                if seen is None or time.monotonic() - seen[1] > self.STALE_FOR:
+                    return None
+                version = seen[0]
+            versions.append(version)
+        return TileKey(PUBLIC, names, ".".join(versions), z, x, y)
 
 
 @blueprint.get("/tiles/<names>/<int:z>/<int:x>/<int:y>.mvt")
