@@ -10,6 +10,7 @@ element and the ``gml:id`` on geometries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -33,6 +34,9 @@ GML32 = "http://www.opengis.net/gml/3.2"
 GML31 = "http://www.opengis.net/gml"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 GEOMETRY_ELEMENT = "geom"
+# Feature expressions kept per (layer, fields, CRS, flavour): built once, not per
+# request (layers and fields hash by identity; every value in them is from the catalog).
+EXPRESSIONS = 512
 # ST_AsGML options: 1 long CRS names, 2 Polygon rather than Surface, 4 LineString
 # rather than Curve (the simple-features profile clients read).
 GML_OPTIONS = 1 | 2 | 4
@@ -177,6 +181,7 @@ def xy_geometry(layer: LayerDefinition, srid: int) -> ColumnElement[object]:
     return sa.func.ST_Transform(source, srid)
 
 
+@lru_cache(maxsize=EXPRESSIONS)
 def geojson_text(
     layer: LayerDefinition, fields: tuple[Field, ...], srid: int
 ) -> ColumnElement[str]:
@@ -223,6 +228,7 @@ def _compile_named(element: Named, compiler: Any, **kw: Any) -> str:
     return f'{compiler.process(element.expr, **kw)} AS "{name}"'
 
 
+@lru_cache(maxsize=EXPRESSIONS)
 def feature_xml(
     layer: LayerDefinition,
     fields: tuple[Field, ...],
