@@ -5,27 +5,36 @@ generated parcels (1 000 000 by default, 20 m plots on a perturbed grid), their
 buildings (about 70 % of plots, 1–6 levels) and 2 000 zones in 20 UTRs (Voronoi cells
 densified to ~2 m vertices, as zones traced along parcel boundaries are):
 
-1. built-up density = Σ gross floor area / UTR area;
-2. the POT distribution (P10, P25, median, P75, P90 of footprint / parcel area);
+1. built-up density = Σ gross floor area of the buildings whose point on surface lies in
+   the UTR / UTR area (the catalogue's definition);
+2. the POT distribution (P10, P25, median, P75, P90 of footprint / parcel area, a parcel's
+   buildings being those with its cadastral number; a parcel lies in the UTR holding its
+   point on surface);
 3. the share of parcels intersecting a protection restriction (2 000 discs and a
    sinuous 30 km flood band of ~10 000 vertices).
 
+On a shared edge every side takes the smallest UTR code (ours: the better-ranked zone).
+
 - **ours**: ``layers.indicators`` (``built_density`` and ``protected_share`` on the UTRs,
-  results stored with their input versions) plus the POT quantiles of
-  ``layers.analysis.zones`` on the same facts: temporary fact tables, subdivided units
-  and restrictions under GiST indexes;
+  results stored with their input versions and published geometries) plus the zone
+  analysis of ``layers.analysis.zones``, for one instant in one transaction, so both
+  share one table of parcel facts; points are placed zone by zone over GiST indexes.
+  The zones carry their ETRS89 twins, as every import writes them (filled once here,
+  not timed);
 - **GeoPandas**: the straightforward way: ``read_postgis`` the four layers, ``sjoin``
-  parcel points to zones, ``sjoin`` parcels to restrictions, ``groupby``; timed from the
-  database to the answer like ours (the compute-only share is printed too);
+  parcel and building points to zones, ``sjoin`` parcels to restrictions, ``groupby``;
+  timed from the database to the answer like ours (the compute-only share is printed
+  too);
 - **naive PostGIS**: one SQL statement joining the tables as they are (no subdivision,
   no temporary tables);
 - **DuckDB spatial**: the same statement's work in DuckDB 1.5 on the same rows loaded
   from Parquet (load time excluded), printed beside ours.
 
 Each side runs ``BENCH_PASSES`` times (default 3) alternately; the median is kept.
-Before timing, the answers are compared (same UTRs, same parcel counts, values within
-1e-6). Data: database ``urbangis_bench_indicators`` on the benchmarks' embedded cluster
-(``var/bench``), generated in SQL once per parcel count.
+After timing, the answers are compared (same UTRs, same parcel counts, values within
+1e-6 relative). Data: database ``urbangis_bench_indicators`` (``..._N`` for another
+parcel count N) on the benchmarks' embedded cluster (``var/bench``), generated in SQL
+once per parcel count and kept.
 
 Run: ``.venv/bin/python benchmarks/bench_indicators.py`` (``BENCH_PARCELS=100000`` for a
 quick pass).
@@ -51,13 +60,15 @@ from gis_core import migrate
 from gis_core.db import create_engine
 from gis_core.embedded import EmbeddedCluster
 from gis_core.settings import Settings
+from gis_core.twins import fill_missing_twins
 from layers.analysis.basis import AsOf
 from layers.analysis.zones import ZoneQuery, analyse_zones
 from layers.indicators.runs import ComputeRequest, compute_indicators
 
 DATA_DIR = Path("var/bench")
-DATABASE = "urbangis_bench_indicators"
 PARCELS = int(os.environ.get("BENCH_PARCELS", "1000000"))
+# One database per parcel count, so a quick pass does not regenerate the 1 M city.
+DATABASE = "urbangis_bench_indicators" + ("" if PARCELS == 1_000_000 else f"_{PARCELS}")
 PASSES = int(os.environ.get("BENCH_PASSES", "3"))
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 X0, Y0, CELL = 380_000.0, 570_000.0, 20.0
@@ -156,6 +167,12 @@ def generate(engine: sa.Engine, parcels: int) -> None:
         conn.execute(sa.text("VACUUM ANALYZE"))
 
 
+def zone_twins(engine: sa.Engine) -> None:
+    """The zones' ETRS89 twins, which every import writes (not timed; a no-op once done)."""
+    with engine.begin() as conn:
+        fill_missing_twins(conn, "urbanism.zone", 3844)
+
+
 def _plans(conn: sa.Connection, params: dict[str, Any]) -> None:
     plan = conn.execute(
         sa.text(
@@ -210,10 +227,15 @@ Answer = dict[str, dict[str, Any]]
 
 
 def ours(engine: sa.Engine) -> Answer:
-    request = ComputeRequest(indicators=("built_density", "protected_share"), units="utr")
+    # One instant for both answers, as a strategy team's yearly run would use: they
+    # then read one snapshot and share the parcels' facts.
+    as_of = AsOf.of(None)
+    request = ComputeRequest(
+        indicators=("built_density", "protected_share"), units="utr", as_of=as_of
+    )
     with engine.begin() as conn:
         runs = {o.indicator: o for o in compute_indicators(conn, request, 3844)}
-        zones = analyse_zones(conn, ZoneQuery(AsOf.of(None)))
+        zones = analyse_zones(conn, ZoneQuery(as_of))
     answer: Answer = {}
     for zone in zones["zones"]:
         code = zone["utr_code"]
@@ -226,14 +248,20 @@ def ours(engine: sa.Engine) -> Answer:
     return answer
 
 
+def _smallest_code(joined: pd.DataFrame) -> pd.DataFrame:
+    """One row per left object: the UTR with the smallest code (ties on shared edges)."""
+    ordered = joined.rename_axis("obj").reset_index().sort_values(["obj", "utr_code"])
+    return ordered.drop_duplicates("obj")
+
+
 def geopandas_way(engine: sa.Engine, timings: dict[str, float]) -> Answer:
     with engine.connect() as conn:
         parcels = gpd.read_postgis(
             "SELECT cadastral_number, geom FROM cadastre.parcel WHERE valid_to IS NULL", conn
         )
-        buildings = pd.read_sql(
-            "SELECT cadastral_number, footprint_area::float8 AS fp, floor_area::float8 AS gfa "
-            "FROM cadastre.building WHERE valid_to IS NULL",
+        buildings = gpd.read_postgis(
+            "SELECT cadastral_number, footprint_area::float8 AS fp, floor_area::float8 AS gfa, "
+            "geom FROM cadastre.building WHERE valid_to IS NULL",
             conn,
         )
         zones = gpd.read_postgis(
@@ -245,6 +273,7 @@ def geopandas_way(engine: sa.Engine, timings: dict[str, float]) -> Answer:
             conn,
         )
     read = time.perf_counter()
+    # POT: a parcel's buildings are those with its cadastral number.
     built = buildings.groupby("cadastral_number")[["fp", "gfa"]].sum()
     parcels = parcels.join(built, on="cadastral_number").fillna({"fp": 0.0, "gfa": 0.0})
     parcels["area"] = parcels.geometry.area
@@ -253,16 +282,24 @@ def geopandas_way(engine: sa.Engine, timings: dict[str, float]) -> Answer:
         geometry=parcels.geometry.representative_point(),
         crs=parcels.crs,
     )
-    placed = gpd.sjoin(points, zones, predicate="within").drop_duplicates("cadastral_number")
+    placed = _smallest_code(gpd.sjoin(points, zones, predicate="intersects"))
     hits = gpd.sjoin(parcels[["cadastral_number", "geom"]], restrictions, predicate="intersects")
     placed["protected"] = placed["cadastral_number"].isin(hits["cadastral_number"])
     placed["pot"] = placed["fp"] / placed["area"] * 100
+    # Built density: each building counts in the UTR holding its own point on surface.
+    building_points = gpd.GeoDataFrame(
+        {"gfa": buildings["gfa"]},
+        geometry=buildings.geometry.representative_point(),
+        crs=buildings.crs,
+    )
+    in_utr = _smallest_code(gpd.sjoin(building_points, zones, predicate="intersects"))
+    gfa = in_utr.groupby("utr_code")["gfa"].sum()
     utr_area = zones.assign(a=zones.geometry.area).groupby("utr_code")["a"].sum()
     answer: Answer = {}
     for code, group in placed.groupby("utr_code"):
         answer[str(code)] = {
             "parcels": len(group),
-            "density": group["gfa"].sum() / utr_area[code],
+            "density": gfa.get(code, 0.0) / utr_area[code],
             "protected": 100 * group["protected"].mean(),
             "pot": list(np.quantile(group["pot"], QUANTILES)),
         }
@@ -271,23 +308,35 @@ def geopandas_way(engine: sa.Engine, timings: dict[str, float]) -> Answer:
 
 
 NAIVE = f"""
-SELECT z.utr_code,
+WITH placed AS (
+    SELECT DISTINCT ON (p.id) p.id, p.cadastral_number, p.geom, z.utr_code
+    FROM cadastre.parcel p
+    JOIN urbanism.zone z ON ST_Intersects(z.geom, ST_PointOnSurface(p.geom))
+    ORDER BY p.id, z.utr_code COLLATE "C"
+),
+building_in_utr AS (
+    SELECT DISTINCT ON (b.id) z.utr_code, b.floor_area::float8 AS gfa
+    FROM cadastre.building b
+    JOIN urbanism.zone z ON ST_Intersects(z.geom, ST_PointOnSurface(b.geom))
+    ORDER BY b.id, z.utr_code COLLATE "C"
+),
+density AS (SELECT utr_code, sum(gfa) AS gfa FROM building_in_utr GROUP BY utr_code)
+SELECT p.utr_code,
        count(*) AS parcels,
-       sum(coalesce(b.gfa, 0)) / max(u.area) AS density,
+       coalesce(max(d.gfa), 0) / max(u.area) AS density,
        100.0 * avg(CASE WHEN EXISTS (SELECT 1 FROM urbanism.restriction r
                     WHERE r.kind IN ('heritage', 'protected_area', 'natura2000')
                       AND ST_Intersects(r.geom, p.geom)) THEN 1 ELSE 0 END) AS protected,
        percentile_cont(ARRAY{list(QUANTILES)}::float8[]) WITHIN GROUP
            (ORDER BY coalesce(b.fp, 0) / ST_Area(p.geom) * 100) AS pot
-FROM cadastre.parcel p
-JOIN urbanism.zone z ON ST_Intersects(z.geom, ST_PointOnSurface(p.geom))
+FROM placed p
 JOIN (SELECT utr_code, sum(ST_Area(geom)) AS area FROM urbanism.zone GROUP BY utr_code) u
-  ON u.utr_code = z.utr_code
-LEFT JOIN (SELECT cadastral_number, sum(footprint_area)::float8 AS fp,
-                  sum(floor_area)::float8 AS gfa
+  ON u.utr_code = p.utr_code
+LEFT JOIN density d ON d.utr_code = p.utr_code
+LEFT JOIN (SELECT cadastral_number, sum(footprint_area)::float8 AS fp
            FROM cadastre.building GROUP BY cadastral_number) b
   ON b.cadastral_number = p.cadastral_number
-GROUP BY z.utr_code
+GROUP BY p.utr_code
 """
 
 
@@ -315,7 +364,7 @@ def duckdb_setup(engine: sa.Engine, folder: Path) -> duckdb.DuckDBPyConnection:
             (
                 "buildings",
                 "SELECT cadastral_number, footprint_area::float8 AS fp, "
-                "floor_area::float8 AS gfa FROM cadastre.building",
+                "floor_area::float8 AS gfa, ST_AsBinary(geom) AS wkb FROM cadastre.building",
             ),
             ("zones", "SELECT utr_code, ST_AsBinary(geom) AS wkb FROM urbanism.zone"),
             ("restrictions", "SELECT kind, ST_AsBinary(geom) AS wkb FROM urbanism.restriction"),
@@ -329,25 +378,32 @@ def duckdb_setup(engine: sa.Engine, folder: Path) -> duckdb.DuckDBPyConnection:
     db.execute(f"LOAD '{extension}'")
     for name in ("parcels", "buildings", "zones", "restrictions"):
         source = folder / f"{name}.parquet"
-        columns = "* EXCLUDE (wkb), ST_GeomFromWKB(wkb) AS geom" if name != "buildings" else "*"
+        columns = "* EXCLUDE (wkb), ST_GeomFromWKB(wkb) AS geom"
         db.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM read_parquet('{source}')")
     return db
 
 
 DUCK = """
-WITH b AS (SELECT cadastral_number, sum(fp) AS fp, sum(gfa) AS gfa FROM buildings
-           GROUP BY cadastral_number),
+WITH b AS (SELECT cadastral_number, sum(fp) AS fp FROM buildings GROUP BY cadastral_number),
 u AS (SELECT utr_code, sum(ST_Area(geom)) AS area FROM zones GROUP BY utr_code),
 p AS (SELECT p.cadastral_number, p.geom, ST_Area(p.geom) AS area,
-             ST_PointOnSurface(p.geom) AS pt, coalesce(b.fp, 0) AS fp, coalesce(b.gfa, 0) AS gfa
+             ST_PointOnSurface(p.geom) AS pt, coalesce(b.fp, 0) AS fp
       FROM parcels p LEFT JOIN b USING (cadastral_number)),
-placed AS (SELECT p.*, z.utr_code FROM p JOIN zones z ON ST_Intersects(z.geom, p.pt)),
+placed_code AS (SELECT p.cadastral_number, min(z.utr_code) AS utr_code
+                FROM p JOIN zones z ON ST_Intersects(z.geom, p.pt) GROUP BY p.cadastral_number),
+placed AS (SELECT p.*, c.utr_code FROM p JOIN placed_code c USING (cadastral_number)),
+bpt AS (SELECT row_number() OVER () AS bid, gfa, ST_PointOnSurface(geom) AS pt FROM buildings),
+bcode AS (SELECT bpt.bid, any_value(bpt.gfa) AS gfa, min(z.utr_code) AS utr_code
+          FROM bpt JOIN zones z ON ST_Intersects(z.geom, bpt.pt) GROUP BY bpt.bid),
+density AS (SELECT utr_code, sum(gfa) AS gfa FROM bcode GROUP BY utr_code),
 hit AS (SELECT DISTINCT p.cadastral_number FROM p JOIN restrictions r
         ON r.kind IN ('heritage', 'protected_area', 'natura2000') AND ST_Intersects(r.geom, p.geom))
-SELECT placed.utr_code, count(*) AS parcels, sum(placed.gfa) / max(u.area) AS density,
+SELECT placed.utr_code, count(*) AS parcels,
+       coalesce(max(density.gfa), 0) / max(u.area) AS density,
        100.0 * avg(CASE WHEN hit.cadastral_number IS NULL THEN 0 ELSE 1 END) AS protected,
        quantile_cont(placed.fp / placed.area * 100, [0.1, 0.25, 0.5, 0.75, 0.9]) AS pot
-FROM placed JOIN u USING (utr_code) LEFT JOIN hit USING (cadastral_number)
+FROM placed JOIN u USING (utr_code) LEFT JOIN density USING (utr_code)
+LEFT JOIN hit USING (cadastral_number)
 GROUP BY placed.utr_code
 """
 
@@ -360,18 +416,26 @@ def duck(db: duckdb.DuckDBPyConnection) -> Answer:
 
 
 def parity(name: str, mine: Answer, theirs: Answer) -> None:
-    """Same UTRs, parcel counts and values (ties on shared edges aside)."""
+    """Same UTRs, parcel counts and values to 1e-6 (relative; POT in points of %).
+
+    A parcel whose point lies exactly on a border between zones goes to the zone of the
+    better-ranked plan, then the smaller zone id, in the zone analysis, and to the
+    smaller UTR code in the peers; so counts may differ by such ties (none so far).
+    """
     assert set(mine) == set(theirs), (name, sorted(mine), sorted(theirs))
-    worst = 0.0
+    worst, moved = 0.0, 0
     for code, row in mine.items():
         other = theirs[code]
-        moved = abs(row["parcels"] - other["parcels"]) / row["parcels"]
-        assert moved <= 1e-4, (name, code, row["parcels"], other["parcels"])
+        moved += abs(row["parcels"] - other["parcels"])
+        assert abs(row["parcels"] - other["parcels"]) <= 1e-4 * row["parcels"], (name, code)
         for key in ("density", "protected"):
             worst = max(worst, abs(row[key] - other[key]) / max(abs(row[key]), 1e-9))
         worst = max(worst, max(abs(a - b) for a, b in zip(row["pot"], other["pot"], strict=True)))
-    assert worst < 1e-2, (name, worst)
-    print(f"PARITY {name}: {len(mine)} UTRs, same parcel counts, largest difference {worst:.2e}")
+    assert worst < 1e-6, (name, worst)
+    print(
+        f"PARITY {name}: {len(mine)} UTRs, parcel counts differ by {moved}, "
+        f"largest value difference {worst:.2e}"
+    )
 
 
 def timed(fn: Callable[[], Answer]) -> tuple[float, Answer]:
@@ -384,6 +448,7 @@ def main() -> None:
     settings = database()
     engine = create_engine(settings, pool_size=2)
     generate(engine, PARCELS)
+    zone_twins(engine)
     with tempfile.TemporaryDirectory() as folder:
         db = duckdb_setup(engine, Path(folder))
         split: dict[str, float] = {}

@@ -48,7 +48,7 @@ def demo_engine(settings: Settings) -> Iterator[Engine]:
 def read_gdf(conn: Connection, sql: str, srid: int = 3844, **params: object) -> gpd.GeoDataFrame:
     """Rows with a ``wkb`` column as a GeoDataFrame (the independent side of a check)."""
     frame = pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
-    geoms = shapely.from_wkb([bytes(w) for w in frame.pop("wkb")]) if len(frame) else []
+    geoms: object = shapely.from_wkb([bytes(w) for w in frame.pop("wkb")]) if len(frame) else []
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=srid)
 
 

@@ -84,7 +84,7 @@ def probe_acts(conn: Connection, source: ActsSource) -> ActsState:
 def acts_per_parcel_sql(source: ActsSource | None = None) -> str:
     """CTE ``act_on_parcel(act_id, parcel_id, kind, year, days_to_issue)`` for issued acts.
 
-    Uses ``parcel`` (the parcels as of T) from ``basis.PARCEL_FACTS``; acts on parcels
+    Uses ``parcel`` (the parcels as of T, e.g. ``basis``'s ``_zf_parcel``); acts on parcels
     of another period fall away with their parcel. Identifiers come from ``ActsSource``
     (checked identifiers, never user text).
     """

@@ -20,6 +20,8 @@ Fragments are constant text with bound parameters ``:as_of`` (timestamptz),
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -76,47 +78,121 @@ class AsOf:
         return {"as_of": self.instant, "as_of_date": self.day}
 
 
-# Parcels as of T with their area, representative point and built totals.
-PARCEL_FACTS = f"""
-parcel AS MATERIALIZED (
-    SELECT p.id, p.cadastral_number, p.geom, ST_Area(p.geom) AS area,
-           ST_PointOnSurface(p.geom) AS pt
-    FROM cadastre.parcel p
-    WHERE p.geom IS NOT NULL AND {as_of_filter("p")}
-),
-building AS MATERIALIZED (
-    SELECT b.id, b.cadastral_number, b.geom,
-           coalesce(b.footprint_area, ST_Area(b.geom)) AS fp,
-           coalesce(b.floor_area,
-                    coalesce(b.footprint_area, ST_Area(b.geom)) * greatest(coalesce(b.levels, 1), 1)
-           ) AS gfa
-    FROM cadastre.building b
-    WHERE {as_of_filter("b")}
-),
-building_by_number AS (
-    SELECT b.id AS building_id, pa.id AS parcel_id, b.fp, b.gfa
-    FROM building b JOIN parcel pa ON pa.cadastral_number = b.cadastral_number
-),
-building_by_place AS (
-    SELECT DISTINCT ON (b.id) b.id AS building_id, pa.id AS parcel_id, b.fp, b.gfa
-    FROM building b
-    JOIN cadastre.parcel pa ON pa.geom && b.geom
-        AND ST_Intersects(pa.geom, ST_PointOnSurface(b.geom)) AND {as_of_filter("pa")}
-    WHERE b.geom IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM parcel n WHERE n.cadastral_number = b.cadastral_number)
-    ORDER BY b.id, pa.id
-),
-built AS (
-    SELECT parcel_id, sum(fp) AS fp, sum(gfa) AS gfa, count(*) AS buildings
-    FROM (SELECT * FROM building_by_number UNION ALL SELECT * FROM building_by_place) x
-    GROUP BY parcel_id
-),
-parcel_fact AS (
-    SELECT pa.id, pa.cadastral_number, pa.geom, pa.pt, pa.area,
-           coalesce(bt.fp, 0) AS fp, coalesce(bt.gfa, 0) AS gfa,
-           coalesce(bt.buildings, 0) AS buildings
-    FROM parcel pa LEFT JOIN built bt ON bt.parcel_id = pa.id
-)"""
+# The footprint and gross floor area of a building row ``b`` (see the module docstring).
+BUILDING_FP = "coalesce(b.footprint_area, ST_Area(b.geom))"
+BUILDING_GFA = (
+    "coalesce(b.floor_area, coalesce(b.footprint_area, ST_Area(b.geom)) "
+    "* greatest(coalesce(b.levels, 1), 1))"
+)
+
+
+@contextmanager
+def local_settings(conn: Connection, **values: str) -> Iterator[None]:
+    """Planner and memory settings for a few big statements, then the previous values.
+
+    ``set_config(..., true)`` keeps them inside the transaction; they are put back on
+    exit so the caller's later statements run as configured.
+    """
+    previous = {
+        name: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": name}).scalar_one()
+        for name in values
+    }
+    for name, value in values.items():
+        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+
+
+# Memory for the sorts and hashes of a whole city (a million parcels) in one pass.
+BIG_WORK_MEM = "256MB"
+
+
+FACT_TABLES = ("cadastre.parcel", "cadastre.building")
+
+
+def _facts_key(conn: Connection, as_of: AsOf) -> str:
+    """The instant and the data versions of the tables the parcel facts are made from."""
+    versions = conn.execute(
+        sa.text(
+            "SELECT coalesce(string_agg(table_name || '=' || version, ',' "
+            "ORDER BY table_name), '') FROM core.data_version "
+            "WHERE table_name = ANY(CAST(:t AS text[]))"
+        ),
+        {"t": list(FACT_TABLES)},
+    ).scalar_one()
+    return f"{as_of.instant.isoformat()}|{versions}"
+
+
+def _facts_made_for(conn: Connection) -> str | None:
+    if conn.execute(sa.text("SELECT to_regclass('pg_temp._zf_state')")).scalar() is None:
+        return None
+    key = conn.execute(sa.text("SELECT key FROM pg_temp._zf_state")).scalar()
+    return None if key is None else str(key)
+
+
+def create_parcel_facts(conn: Connection, as_of: AsOf) -> None:
+    """Temporary ``_zf_parcel`` (id, number, pt, area, fp, gfa, buildings) as of T.
+
+    One set-based pass over the base tables (PostgreSQL may run it with parallel
+    workers: it reads no temporary table): every parcel with its area, its point on
+    surface and the totals of the buildings carrying its cadastral number. Buildings
+    whose number matches no parcel (or have none) are then added to the parcel
+    holding their point on surface; there are usually few. A GiST index on the
+    points serves every placement in zones or units.
+
+    The table lives until the end of the transaction and is made once for an
+    instant: a zone analysis and indicators computed in the same transaction for
+    the same instant share it (the parcels' and buildings' data-version counters
+    must not have moved in between, or it is made again).
+    """
+    key = _facts_key(conn, as_of)
+    if _facts_made_for(conn) == key:
+        return
+    conn.execute(sa.text("DROP TABLE IF EXISTS _zf_state"))
+    conn.execute(sa.text("DROP TABLE IF EXISTS _zf_parcel"))
+    with local_settings(conn, work_mem=BIG_WORK_MEM):
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE _zf_parcel ON COMMIT DROP AS "
+                "SELECT p.id, p.cadastral_number, ST_PointOnSurface(p.geom) AS pt, "
+                "ST_Area(p.geom) AS area, coalesce(bn.fp, 0) AS fp, coalesce(bn.gfa, 0) AS gfa, "
+                "coalesce(bn.buildings, 0) AS buildings "
+                "FROM cadastre.parcel p LEFT JOIN ("
+                f"SELECT b.cadastral_number, sum({BUILDING_FP}) AS fp, sum({BUILDING_GFA}) AS gfa, "
+                "count(*) AS buildings FROM cadastre.building b "
+                f"WHERE b.cadastral_number IS NOT NULL AND {as_of_filter('b')} "
+                "GROUP BY b.cadastral_number) bn ON bn.cadastral_number = p.cadastral_number "
+                f"WHERE p.geom IS NOT NULL AND {as_of_filter('p')}"
+            ),
+            as_of.params(),
+        )
+        conn.execute(
+            sa.text(
+                "WITH loose AS ("
+                f"SELECT b.id, b.geom, {BUILDING_FP} AS fp, {BUILDING_GFA} AS gfa "
+                f"FROM cadastre.building b WHERE b.geom IS NOT NULL AND {as_of_filter('b')} "
+                "AND (b.cadastral_number IS NULL OR NOT EXISTS (SELECT 1 FROM _zf_parcel n "
+                "WHERE n.cadastral_number = b.cadastral_number))), "
+                "placed AS (SELECT DISTINCT ON (l.id) l.id, pa.id AS parcel_id, l.fp, l.gfa "
+                "FROM loose l JOIN cadastre.parcel pa ON pa.geom && l.geom "
+                f"AND ST_Intersects(pa.geom, ST_PointOnSurface(l.geom)) AND {as_of_filter('pa')} "
+                "ORDER BY l.id, pa.id) "
+                "UPDATE _zf_parcel p SET fp = p.fp + coalesce(x.fp, 0), "
+                "gfa = p.gfa + coalesce(x.gfa, 0), buildings = p.buildings + x.n "
+                "FROM (SELECT parcel_id, sum(fp) AS fp, sum(gfa) AS gfa, count(*) AS n "
+                "FROM placed GROUP BY parcel_id) x WHERE p.id = x.parcel_id"
+            ),
+            as_of.params(),
+        )
+    conn.execute(sa.text("CREATE INDEX ON _zf_parcel USING gist (pt)"))
+    conn.execute(sa.text("ANALYZE _zf_parcel"))
+    conn.execute(
+        sa.text("CREATE TEMP TABLE _zf_state ON COMMIT DROP AS SELECT CAST(:k AS text) AS key"),
+        {"k": key},
+    )
 
 
 def zone_candidates(cte: str = "zone_rule", suffix: str = "") -> str:
@@ -148,66 +224,46 @@ def zone_candidates(cte: str = "zone_rule", suffix: str = "") -> str:
 )"""
 
 
-PIECE_VERTICES = 64
-
-
-def create_parcel_facts(conn: Connection, as_of: AsOf) -> None:
-    """Temporary ``_zf_parcel`` (id, number, pt, area, fp, gfa): the parcels as of T."""
-    conn.execute(sa.text("DROP TABLE IF EXISTS _zf_parcel"))
-    conn.execute(
-        sa.text(
-            f"CREATE TEMP TABLE _zf_parcel ON COMMIT DROP AS WITH {PARCEL_FACTS} "
-            "SELECT id, cadastral_number, pt, area, fp, gfa FROM parcel_fact"
-        ),
-        as_of.params(),
-    )
-    conn.execute(sa.text("ALTER TABLE _zf_parcel ADD PRIMARY KEY (id)"))
-    conn.execute(sa.text("ANALYZE _zf_parcel"))
-
-
 def create_parcel_zones(
     conn: Connection, as_of: AsOf, plan_id: int | None, suffix: str = ""
 ) -> str:
-    """Temporary ``_zf_parcel_zone{suffix}``: each parcel's zone and rules; its name.
+    """Temporary ``_zf_parcel_zone{suffix}``: each parcel's zone, rules and facts; its name.
 
-    The candidate zones are cut into pieces of at most ``PIECE_VERTICES`` vertices under
-    a GiST index, so placing a point costs a small polygon test, not a whole zone's;
-    the lateral probe per parcel keeps the plan an index lookup whatever the estimates.
+    ``_zf_zone{suffix}`` holds the candidate zones with their ``rank`` and ``utr_group``
+    (one number per plan and UTR code, so the analyses group by an integer).
+
+    The join runs zone by zone over the GiST index of the parcels' points, so each
+    zone's polygon is prepared once (PostGIS caches it while the same zone repeats)
+    and every point costs one cheap point-in-polygon test; zones need no cutting.
+    Where zones overlap (plans over plans), the zone with the best ``rank``
+    (PUD, PUZ, PUG, then the newer plan, then the smaller id) keeps the parcel.
     """
     _checked(f"p{suffix}")
-    zone, piece, placed = f"_zf_zone{suffix}", f"_zf_piece{suffix}", f"_zf_parcel_zone{suffix}"
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {placed}, {piece}, {zone}"))
+    zone, placed = f"_zf_zone{suffix}", f"_zf_parcel_zone{suffix}"
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {placed}, {zone}"))
     params = {
         f"as_of{suffix}": as_of.instant,
         f"as_of_date{suffix}": as_of.day,
         f"plan_id{suffix}": plan_id,
-        "v": PIECE_VERTICES,
     }
     conn.execute(
         sa.text(
             f"CREATE TEMP TABLE {zone} ON COMMIT DROP AS "
-            f"WITH {zone_candidates('zone_rule', suffix)} SELECT * FROM zone_rule"
+            f"WITH {zone_candidates('zone_rule', suffix)} SELECT *, row_number() OVER ("
+            "ORDER BY precedence, plan_from DESC NULLS LAST, zone_id) AS rank, "
+            "dense_rank() OVER (ORDER BY plan_id, utr_code) AS utr_group FROM zone_rule"
         ),
         params,
     )
-    conn.execute(
-        sa.text(
-            f"CREATE TEMP TABLE {piece} ON COMMIT DROP AS "
-            f"SELECT zone_id, ST_Subdivide(geom, :v) AS geom FROM {zone}"
-        ),
-        params,
-    )
-    conn.execute(sa.text(f"CREATE INDEX ON {piece} USING gist (geom)"))
-    conn.execute(sa.text(f"ALTER TABLE {zone} ADD PRIMARY KEY (zone_id)"))
-    conn.execute(sa.text(f"ANALYZE {piece}; ANALYZE {zone}"))
-    conn.execute(
-        sa.text(
-            f"CREATE TEMP TABLE {placed} ON COMMIT DROP AS "
-            "SELECT p.id AS parcel_id, z.* FROM _zf_parcel p CROSS JOIN LATERAL ("
-            "SELECT z.zone_id, z.plan_id, z.utr_code, z.plan_title, z.plan_type, z.pot_max, "
-            f"z.cut_max, z.height_max_m FROM {piece} pc JOIN {zone} z ON z.zone_id = pc.zone_id "
-            "WHERE pc.geom && p.pt AND ST_Intersects(pc.geom, p.pt) "
-            "ORDER BY z.precedence, z.plan_from DESC NULLS LAST, z.zone_id LIMIT 1) z"
+    conn.execute(sa.text(f"ANALYZE {zone}"))
+    with local_settings(conn, work_mem=BIG_WORK_MEM):
+        conn.execute(
+            sa.text(
+                f"CREATE TEMP TABLE {placed} ON COMMIT DROP AS "
+                "SELECT DISTINCT ON (p.id) p.id AS parcel_id, z.zone_id, z.utr_group, z.plan_id, "
+                "z.utr_code, z.pot_max, z.cut_max, z.height_max_m, "
+                f"p.area, p.fp, p.gfa FROM {zone} z JOIN _zf_parcel p "
+                "ON z.geom && p.pt AND ST_Intersects(z.geom, p.pt) ORDER BY p.id, z.rank"
+            )
         )
-    )
     return placed

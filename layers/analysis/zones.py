@@ -19,7 +19,13 @@ from sqlalchemy.engine import Connection
 
 from gis_core.errors import InvalidParameter, NotFound
 from layers.analysis.acts import ActsSource, acts_per_parcel_sql, probe_acts
-from layers.analysis.basis import AsOf, create_parcel_facts, create_parcel_zones
+from layers.analysis.basis import (
+    BIG_WORK_MEM,
+    AsOf,
+    create_parcel_facts,
+    create_parcel_zones,
+    local_settings,
+)
 
 GROUPINGS = ("utr", "zone")
 POT_BINS = 10  # 0-10 %, ..., 90-100 %, and one more bin for parcels above 100 %
@@ -39,44 +45,55 @@ class ZoneQuery:
             raise InvalidParameter(f"by must be one of {', '.join(GROUPINGS)}", locator="by")
 
 
-def _group_key(by: str) -> str:
-    if by == "zone":
-        return "pz.plan_id, pz.plan_title, pz.plan_type, pz.utr_code, pz.zone_id"
-    return "pz.plan_id, pz.plan_title, pz.plan_type, pz.utr_code"
+def _group_column(by: str) -> str:
+    """The integer the parcels are grouped by: the zone, or the plan's UTR code."""
+    return "zone_id" if by == "zone" else "utr_group"
+
+
+def _histogram_sql() -> str:
+    """Parcels per POT bin of 10 % (the last bin holds parcels built over 100 %)."""
+    bin_of = f"least(floor(pz.fp / pz.area * 10), {POT_BINS})"
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE pz.area > 0 AND {bin_of} = {k})" for k in range(POT_BINS + 1)
+    )
+    return f"ARRAY[{counts}]"
 
 
 def _statement(by: str) -> str:
-    key = _group_key(by)
-    zone_id = "pz.zone_id" if by == "zone" else "NULL::bigint"
+    group = _group_column(by)
+    zone_id = "l.grp" if by == "zone" else "NULL::bigint"
     return f"""{_measured_cte()},
-measured AS (
-    SELECT pz.*, pf.area, pf.fp, pf.gfa,
-           CASE WHEN pf.area > 0 THEN pf.fp / pf.area * 100 END AS pot,
-           CASE WHEN pf.area > 0 THEN pf.gfa / pf.area END AS cut
-    FROM parcel_zone pz JOIN parcel_fact pf ON pf.id = pz.parcel_id
+agg AS (
+    SELECT pz.{group} AS grp,
+           max(pz.pot_max) AS pot_max, max(pz.cut_max) AS cut_max,
+           max(pz.height_max_m) AS height_max_m,
+           count(*) AS parcel_count,
+           sum(pz.area) AS total_area,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY pz.area) AS median_area,
+           sum(pz.fp) AS footprint,
+           sum(pz.gfa) AS floor_area,
+           CASE WHEN sum(pz.area) > 0 THEN sum(pz.fp) / sum(pz.area) * 100 END AS pot,
+           CASE WHEN sum(pz.area) > 0 THEN sum(pz.gfa) / sum(pz.area) END AS cut,
+           percentile_cont(CAST(:quantiles AS float8[])) WITHIN GROUP (ORDER BY pz.pot)
+               AS pot_quantiles,
+           percentile_cont(CAST(:quantiles AS float8[])) WITHIN GROUP (ORDER BY pz.cut)
+               AS cut_quantiles,
+           count(*) FILTER (WHERE pz.pot > pz.pot_max) AS over_pot,
+           count(*) FILTER (WHERE pz.cut > pz.cut_max) AS over_cut,
+           count(*) FILTER (WHERE pz.pot > pz.pot_max OR pz.cut > pz.cut_max) AS over_any,
+           sum(greatest(pz.cut_max * pz.area - pz.gfa, 0)) AS remaining_floor_area,
+           sum(greatest(pz.pot_max / 100 * pz.area - pz.fp, 0)) AS remaining_footprint,
+           {_histogram_sql()} AS pot_histogram
+    FROM measured pz
+    GROUP BY pz.{group}
+),
+label AS (
+    SELECT DISTINCT ON ({group}) {group} AS grp, plan_id, plan_title, plan_type, utr_code
+    FROM _zf_zone ORDER BY {group}
 )
-SELECT {key}, {zone_id} AS zone_id,
-       max(pz.pot_max) AS pot_max, max(pz.cut_max) AS cut_max,
-       max(pz.height_max_m) AS height_max_m,
-       count(*) AS parcel_count,
-       sum(pz.area) AS total_area,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY pz.area) AS median_area,
-       sum(pz.fp) AS footprint,
-       sum(pz.gfa) AS floor_area,
-       CASE WHEN sum(pz.area) > 0 THEN sum(pz.fp) / sum(pz.area) * 100 END AS pot,
-       CASE WHEN sum(pz.area) > 0 THEN sum(pz.gfa) / sum(pz.area) END AS cut,
-       percentile_cont(CAST(:quantiles AS float8[])) WITHIN GROUP (ORDER BY pz.pot)
-           AS pot_quantiles,
-       percentile_cont(CAST(:quantiles AS float8[])) WITHIN GROUP (ORDER BY pz.cut)
-           AS cut_quantiles,
-       count(*) FILTER (WHERE pz.pot > pz.pot_max) AS over_pot,
-       count(*) FILTER (WHERE pz.cut > pz.cut_max) AS over_cut,
-       count(*) FILTER (WHERE pz.pot > pz.pot_max OR pz.cut > pz.cut_max) AS over_any,
-       sum(greatest(pz.cut_max * pz.area - pz.gfa, 0)) AS remaining_floor_area,
-       sum(greatest(pz.pot_max / 100 * pz.area - pz.fp, 0)) AS remaining_footprint
-FROM measured pz
-GROUP BY {key}
-ORDER BY pz.plan_id, pz.utr_code{", pz.zone_id" if by == "zone" else ""}
+SELECT l.plan_id, l.plan_title, l.plan_type, l.utr_code, {zone_id} AS zone_id, agg.*
+FROM agg JOIN label l ON l.grp = agg.grp
+ORDER BY l.plan_id, l.utr_code{", l.grp" if by == "zone" else ""}
 """
 
 
@@ -89,15 +106,15 @@ def analyse_zones(
     params: dict[str, Any] = {**query.as_of.params(), "plan_id": query.plan_id}
     create_parcel_facts(conn, query.as_of)
     create_parcel_zones(conn, query.as_of, query.plan_id)
-    rows = _zone_rows(conn, query, params)
-    histograms = _pot_histograms(conn, query, params)
+    with local_settings(conn, work_mem=BIG_WORK_MEM):
+        rows = _zone_rows(conn, query, params)
     acts_state = probe_acts(conn, acts or ActsSource())
     per_year = _acts_per_year(conn, query, params, acts_state.source) if acts_state.ok else {}
     zones = []
     for row in rows:
         key = _row_key(row, query.by)
         record = _zone_record(row)
-        record["pot_histogram"] = histograms.get(key, [0] * (POT_BINS + 1))
+        record["pot_histogram"] = [int(n) for n in row.pot_histogram]
         record["acts_per_year"] = per_year.get(key, {}) if acts_state.ok else None
         zones.append(record)
     return {
@@ -159,30 +176,16 @@ def _zone_record(row: Any) -> dict[str, Any]:
 
 
 def _measured_cte() -> str:
-    """The temporary facts as the CTEs the statements below read."""
+    """The temporary facts (parcels placed in zones, with their areas) as CTEs."""
     return """
-WITH parcel_fact AS (SELECT * FROM _zf_parcel),
-parcel AS (SELECT id FROM _zf_parcel),
-parcel_zone AS (SELECT * FROM _zf_parcel_zone)"""
-
-
-def _pot_histograms(
-    conn: Connection, query: ZoneQuery, params: Mapping[str, Any]
-) -> dict[tuple[Any, ...], list[int]]:
-    """Parcels per POT bin of 10 % (the last bin holds parcels built over 100 %)."""
-    zone = "pz.zone_id" if query.by == "zone" else "NULL::bigint"
-    statement = f"""{_measured_cte()}
-SELECT pz.plan_id, pz.utr_code, {zone} AS zone_id,
-       least(floor(pf.fp / pf.area * 10), {POT_BINS})::int AS bin, count(*) AS n
-FROM parcel_zone pz JOIN parcel_fact pf ON pf.id = pz.parcel_id
-WHERE pf.area > 0
-GROUP BY 1, 2, 3, 4
-"""
-    found: dict[tuple[Any, ...], list[int]] = {}
-    for row in conn.execute(sa.text(statement), dict(params)):
-        bins = found.setdefault((row.plan_id, row.utr_code, row.zone_id), [0] * (POT_BINS + 1))
-        bins[int(row.bin)] = int(row.n)
-    return found
+WITH parcel AS (SELECT id FROM _zf_parcel),
+parcel_zone AS (SELECT * FROM _zf_parcel_zone),
+measured AS (
+    SELECT pz.*,
+           CASE WHEN pz.area > 0 THEN pz.fp / pz.area * 100 END AS pot,
+           CASE WHEN pz.area > 0 THEN pz.gfa / pz.area END AS cut
+    FROM parcel_zone pz
+)"""
 
 
 def _acts_per_year(

@@ -1,11 +1,13 @@
 """The indicators computed in PostGIS: temporary fact tables, one statement per indicator.
 
-The city as of T is read once into small temporary tables: parcels and buildings with
-their areas and points on surface, each assigned to exactly one unit (the unit whose
-subdivided piece contains the point; on a shared edge the smallest key in code-point
-order wins, the rule the Dask path follows too), the restrictions and the green space
-subdivided under GiST indexes. Each indicator is then one aggregation over them,
-returning ``(unit_key, numerator, denominator, objects)``.
+The city as of T is read once into temporary tables: the parcels' facts shared with the
+zone analysis (``basis.create_parcel_facts``: area, point on surface, built totals) and
+the buildings with their points on surface, each placed in exactly one unit by one
+set-based join over a GiST index of the points (the unit containing the point; on a
+shared edge the smallest key in code-point order wins, the rule the Dask path follows
+too), the restrictions and the green space cut into small pieces under GiST indexes.
+Each indicator is then one aggregation over them, returning
+``(unit_key, numerator, denominator, objects)``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.analysis.acts import ActsSource, acts_per_parcel_sql, probe_acts
-from layers.analysis.basis import AsOf, as_of_filter
+from layers.analysis.basis import (
+    BIG_WORK_MEM,
+    BUILDING_FP,
+    BUILDING_GFA,
+    AsOf,
+    as_of_filter,
+    create_parcel_facts,
+    local_settings,
+)
 from layers.indicators.catalogue import Indicator, IndicatorParameters
-from layers.indicators.units import PIECE_VERTICES, UnitSpec
+from layers.indicators.units import PIECE_VERTICES, UnitSpec, create_unit_pieces, place_points
 
 Partial = tuple[str, float | None, float | None, int | None]
 
@@ -42,7 +52,6 @@ class Context:
 
 TEMP_TABLES = (
     "_parcel_unit",
-    "_parcel",
     "_building_unit",
     "_building",
     "_restriction",
@@ -62,46 +71,35 @@ def _run(conn: Connection, statement: str, params: dict[str, Any] | None = None)
 
 
 def prepare_parcels(ctx: Context) -> None:
+    """``_parcel_unit`` (parcel_id, unit_key, area): the parcels as of T in their units.
+
+    The parcels' facts are the zone analysis's (``basis.create_parcel_facts``), made
+    once per transaction and instant, so both answers share one pass over the parcels.
+    """
     if "parcels" in ctx.prepared:
         return
-    _run(
-        ctx.conn,
-        "CREATE TEMP TABLE _parcel ON COMMIT DROP AS "
-        "SELECT p.id, ST_Area(p.geom) AS area, ST_PointOnSurface(p.geom) AS pt "
-        f"FROM cadastre.parcel p WHERE p.geom IS NOT NULL AND {as_of_filter('p')}",
-        ctx.as_of.params(),
-    )
-    _run(
-        ctx.conn,
-        "CREATE TEMP TABLE _parcel_unit ON COMMIT DROP AS "
-        "SELECT p.id AS parcel_id, u.unit_key FROM _parcel p CROSS JOIN LATERAL ("
-        "SELECT u.unit_key FROM _unit_piece u WHERE u.geom && p.pt "
-        'AND ST_Intersects(u.geom, p.pt) ORDER BY u.unit_key COLLATE "C" LIMIT 1) u',
-    )
-    _run(ctx.conn, "ALTER TABLE _parcel ADD PRIMARY KEY (id)")
-    _run(ctx.conn, "ANALYZE _parcel; ANALYZE _parcel_unit")
+    create_parcel_facts(ctx.conn, ctx.as_of)
+    with local_settings(ctx.conn, work_mem=BIG_WORK_MEM):
+        place_points(ctx.conn, "_zf_parcel", "_parcel_unit", "parcel_id", ("area",))
+    _run(ctx.conn, "ANALYZE _parcel_unit")
     ctx.prepared.add("parcels")
 
 
 def prepare_buildings(ctx: Context) -> None:
+    """``_building_unit`` (building_id, unit_key, fp, gfa): buildings by their points."""
     if "buildings" in ctx.prepared:
         return
     _run(
         ctx.conn,
         "CREATE TEMP TABLE _building ON COMMIT DROP AS "
-        "SELECT b.id, coalesce(b.footprint_area, ST_Area(b.geom)) AS fp, "
-        "coalesce(b.floor_area, coalesce(b.footprint_area, ST_Area(b.geom)) "
-        "* greatest(coalesce(b.levels, 1), 1)) AS gfa, ST_PointOnSurface(b.geom) AS pt "
+        f"SELECT b.id, {BUILDING_FP} AS fp, {BUILDING_GFA} AS gfa, "
+        "ST_PointOnSurface(b.geom) AS pt "
         f"FROM cadastre.building b WHERE b.geom IS NOT NULL AND {as_of_filter('b')}",
         ctx.as_of.params(),
     )
-    _run(
-        ctx.conn,
-        "CREATE TEMP TABLE _building_unit ON COMMIT DROP AS "
-        "SELECT b.id AS building_id, u.unit_key, b.fp, b.gfa FROM _building b "
-        "CROSS JOIN LATERAL (SELECT u.unit_key FROM _unit_piece u WHERE u.geom && b.pt "
-        'AND ST_Intersects(u.geom, b.pt) ORDER BY u.unit_key COLLATE "C" LIMIT 1) u',
-    )
+    _run(ctx.conn, "CREATE INDEX ON _building USING gist (pt); ANALYZE _building")
+    with local_settings(ctx.conn, work_mem=BIG_WORK_MEM):
+        place_points(ctx.conn, "_building", "_building_unit", "building_id", ("fp", "gfa"))
     ctx.prepared.add("buildings")
 
 
@@ -153,6 +151,7 @@ def prepare_green(ctx: Context) -> None:
         },
     )
     _run(ctx.conn, "CREATE INDEX ON _green USING gist (geom)")
+    create_unit_pieces(ctx.conn)
     ctx.prepared.add("green")
 
 
@@ -189,8 +188,8 @@ def prepare_population(ctx: Context) -> bool:
         "SELECT unit_key, sum(value) AS population FROM ("
         "SELECT DISTINCT ON (f.id) f.id, f.value, u.unit_key FROM analysis.input_feature f "
         "JOIN analysis.input_layer l ON l.name = f.input_layer AND l.kind = 'population' "
-        "JOIN _unit_piece u ON u.geom && f.geom AND ST_Intersects(u.geom, f.geom) "
-        'ORDER BY f.id, u.unit_key COLLATE "C") x GROUP BY unit_key',
+        "JOIN _unit_source s ON s.geom && f.geom AND ST_Intersects(s.geom, f.geom) "
+        "JOIN _unit u ON u.unit_no = s.unit_no ORDER BY f.id, s.unit_no) x GROUP BY unit_key",
     )
     ctx.notes["population"] = "population points summed per unit"
     return True
@@ -208,7 +207,7 @@ def prepare_acts(ctx: Context) -> bool:
     _run(
         ctx.conn,
         "CREATE TEMP TABLE _act ON COMMIT DROP AS "
-        f"WITH parcel AS (SELECT id FROM _parcel), {acts_per_parcel_sql(ctx.acts)} "
+        f"WITH parcel AS (SELECT id FROM _zf_parcel), {acts_per_parcel_sql(ctx.acts)} "
         "SELECT a.act_id, a.kind, a.year, a.days_to_issue, pu.unit_key FROM act_on_parcel a "
         "JOIN _parcel_unit pu ON pu.parcel_id = a.parcel_id WHERE a.year = :year",
         {"year": ctx.year},
@@ -257,8 +256,7 @@ def avg_parcel_size(ctx: Context) -> list[Partial]:
     prepare_parcels(ctx)
     return _rows(
         ctx,
-        "SELECT pu.unit_key, sum(p.area), count(*), count(*) FROM _parcel_unit pu "
-        "JOIN _parcel p ON p.id = pu.parcel_id GROUP BY pu.unit_key",
+        "SELECT unit_key, sum(area), count(*), count(*) FROM _parcel_unit GROUP BY unit_key",
     )
 
 

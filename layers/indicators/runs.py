@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis_core.crs.transform import transform_geometries
 from gis_core.errors import Conflict, InvalidParameter, NotFound
 from layers.analysis.acts import ActsSource, probe_acts
 from layers.analysis.basis import AsOf, as_of_filter
@@ -35,8 +33,6 @@ from layers.indicators.postgis import (
 )
 from layers.indicators.units import UnitSpec, create_unit_tables, reference_plan
 
-STEREO70 = 3844
-ETRS89 = 4258
 BREAKS = (0.2, 0.4, 0.6, 0.8)
 VERSIONED_INPUTS = (
     "cadastre.parcel",
@@ -59,6 +55,10 @@ class ComputeRequest:
     plan_id: int | None = None
     parameters: IndicatorParameters = field(default_factory=IndicatorParameters)
     actor: str | None = None
+    # The instant to compute for, instead of the one ``year`` implies: a caller that
+    # also runs the zone analysis passes the same instant, so both read one snapshot
+    # (and share the parcels' facts when they run in one transaction).
+    as_of: AsOf | None = None
 
 
 @dataclass(frozen=True)
@@ -104,32 +104,8 @@ def open_context(
             raise
         plan = 0  # no plan in force: green space then comes from input layers only
     drop_fact_tables(conn)
-    create_unit_tables(conn, spec, as_of, plan)
-    _unit_twins(conn, storage_srid)
+    create_unit_tables(conn, spec, as_of, plan, storage_srid)
     return Context(conn, as_of, spec, year, plan, parameters, acts, set(), {})
-
-
-def _unit_twins(conn: Connection, storage_srid: int) -> None:
-    """``_unit.geom_etrs89``: TransDatRO for Stereo 70, PostGIS's transform otherwise."""
-    conn.execute(sa.text("ALTER TABLE _unit ADD COLUMN geom_etrs89 geometry"))
-    if storage_srid != STEREO70:
-        conn.execute(sa.text(f"UPDATE _unit SET geom_etrs89 = ST_Transform(geom, {ETRS89})"))
-        return
-    rows = conn.execute(sa.text("SELECT unit_key, ST_AsBinary(geom) FROM _unit")).all()
-    geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
-    twins = transform_geometries(geoms, STEREO70, ETRS89)
-    conn.execute(
-        sa.text(
-            "UPDATE _unit u SET geom_etrs89 = ST_Multi(ST_GeomFromWKB(x.w, :srid)) "
-            "FROM unnest(CAST(:keys AS text[]), CAST(:wkbs AS bytea[])) AS x(k, w) "
-            "WHERE u.unit_key = x.k"
-        ),
-        {
-            "srid": ETRS89,
-            "keys": [r[0] for r in rows],
-            "wkbs": [bytes(w) for w in shapely.to_wkb(twins)],
-        },
-    )
 
 
 def compute_indicators(
@@ -148,7 +124,11 @@ def compute_indicators(
     same kind of run.
     """
     spec = UnitSpec.parse(request.units)
-    year, as_of = resolve_year(request.year)
+    if request.as_of is not None:
+        as_of = request.as_of
+        year = request.year if request.year is not None else as_of.day.year
+    else:
+        year, as_of = resolve_year(request.year)
     acts = acts or ActsSource()
     ctx = open_context(
         conn, spec, year, as_of, request.plan_id, request.parameters, acts, storage_srid
@@ -300,7 +280,7 @@ def store_run(
             "numerator, denominator, objects, geom, geom_etrs89) "
             "SELECT :run, u.unit_key, u.name, "
             "CASE WHEN x.den > 0 THEN :factor * x.num / x.den END, x.num, x.den, x.obj, "
-            "ST_Multi(u.geom), ST_Multi(u.geom_etrs89) FROM _unit u LEFT JOIN unnest("
+            "u.geom, u.geom_etrs89 FROM _unit u LEFT JOIN unnest("
             "CAST(:keys AS text[]), CAST(:nums AS float8[]), CAST(:dens AS float8[]), "
             "CAST(:objs AS bigint[])) AS x(k, num, den, obj) ON x.k = u.unit_key"
         ),

@@ -11,9 +11,14 @@ A units spec names them:
 - any other name: a boundary layer imported with ``urbangis indicators units import``
   (neighbourhoods, districts, census areas...).
 
-The units of a computation land in a temporary table ``_unit`` (key, name, geometry,
-area) with a subdivided copy ``_unit_piece`` under a GiST index, so point-in-unit
-joins touch small polygons only.
+The units of a computation land in a temporary table ``_unit`` (key, number, name,
+geometry, area): the geometry is what gets published. Points are placed through
+``_unit_source`` (number, geometry): for UTRs the zones themselves, each carrying the
+number of its UTR, so UTRs are merged for publication only; for other units the unit
+itself, cut into pieces when it has many vertices. ``unit_no`` follows the keys in
+code-point order, so "the smallest key on a shared edge" is the smallest number. An
+exact partition ``_unit_piece`` (the merged units cut into small pieces under a GiST
+index) is made on demand for area overlays (green space).
 """
 
 from __future__ import annotations
@@ -31,13 +36,20 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis_core.crs.transform import transform_geometries
 from gis_core.errors import InvalidInput, InvalidParameter, NotFound
 from layers.analysis.basis import AsOf, as_of_filter
 
+STEREO70 = 3844
+ETRS89 = 4258
 GRID_KINDS = ("hex", "square")
 MIN_GRID_SIZE = 10.0
 MAX_GRID_CELLS = 2_000_000
 PIECE_VERTICES = 64
+# Units with more vertices than this are cut for point placement, so a point's
+# candidates (the shapes whose box holds it) stay few even for long, winding districts.
+SOURCE_VERTICES = 2048
+SOURCE_PIECE_VERTICES = 256
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -117,17 +129,37 @@ def reference_plan(conn: Connection, as_of: AsOf, plan_id: int | None) -> int:
     return int(found)
 
 
-def _zone_units_sql(merged: bool) -> str:
-    zones = f"""
-        SELECT z.id, z.utr_code, z.geom, r.name AS rule_name
+def _zones_sql() -> str:
+    return f"""
+        SELECT z.id, z.utr_code, z.geom, z.geom_etrs89, r.name AS rule_name
         FROM urbanism.zone z LEFT JOIN urbanism.regulation r ON r.id = z.regulation_id
-        WHERE z.plan_id = :plan_id AND {as_of_filter("z")}"""
-    if not merged:
-        return f"""SELECT z.id::text AS unit_key, z.utr_code AS name, z.geom
-                   FROM ({zones}) z"""
-    return f"""SELECT z.utr_code AS unit_key, coalesce(max(z.rule_name), z.utr_code) AS name,
-                      ST_Multi(ST_CollectionExtract(ST_Union(z.geom), 3)) AS geom
-               FROM ({zones}) z GROUP BY z.utr_code"""
+        WHERE z.plan_id = :plan_id AND {as_of_filter("z")} AND z.geom IS NOT NULL"""
+
+
+# The parts a UTR is published as. A UTR's zones rarely touch each other, so only the
+# zones touching another zone of the same UTR are unioned; the others are kept as they
+# are, with the ETRS89 twins stored with them. The parts of one UTR are disjoint by
+# construction, so collecting them gives a valid multipolygon.
+_UTR_PARTS_SQL = f"""
+WITH zone AS MATERIALIZED ({_zones_sql()}),
+flagged AS (
+    SELECT z.*, EXISTS (
+        SELECT 1 FROM urbanism.zone o
+        WHERE o.plan_id = :plan_id AND {as_of_filter("o")} AND o.utr_code = z.utr_code
+          AND o.id <> z.id AND o.geom && z.geom AND ST_Intersects(o.geom, z.geom)
+    ) AS touching
+    FROM zone z
+)
+SELECT utr_code AS unit_key, rule_name AS name, geom, geom_etrs89 FROM flagged WHERE NOT touching
+UNION ALL
+SELECT utr_code, max(rule_name), ST_Multi(ST_CollectionExtract(ST_Union(geom), 3)), NULL
+FROM flagged WHERE touching GROUP BY utr_code
+"""
+
+
+def _zone_units_sql() -> str:
+    return f"""SELECT z.id::text AS unit_key, z.utr_code AS name, z.geom, z.geom_etrs89
+               FROM ({_zones_sql()}) z"""
 
 
 _GRID_SQL = """
@@ -143,7 +175,8 @@ WITH area AS (
     WHERE a.geom IS NOT NULL AND ST_Intersects(c.geom, a.geom)
 )
 SELECT i || ':' || j AS unit_key, NULL::text AS name,
-       ST_Multi(ST_CollectionExtract(ST_Intersection(geom, area_geom), 3)) AS geom
+       ST_Multi(ST_CollectionExtract(ST_Intersection(geom, area_geom), 3)) AS geom,
+       NULL::geometry AS geom_etrs89
 FROM cells
 """
 
@@ -153,25 +186,50 @@ def _grid_sql(kind: str) -> str:
     return _GRID_SQL.format(function=function)
 
 
-def create_unit_tables(conn: Connection, spec: UnitSpec, as_of: AsOf, plan_id: int | None) -> int:
-    """Fill ``_unit`` and ``_unit_piece`` (temporary, dropped at commit); returns the count."""
-    conn.execute(sa.text("DROP TABLE IF EXISTS _unit_piece, _unit"))
+def create_unit_tables(
+    conn: Connection, spec: UnitSpec, as_of: AsOf, plan_id: int | None, storage_srid: int
+) -> int:
+    """Fill ``_unit`` and ``_unit_source`` (temporary, dropped at commit); returns the count.
+
+    ``_unit`` carries each unit's ETRS89 twin (``geom_etrs89``) for publication.
+    """
+    conn.execute(sa.text("DROP TABLE IF EXISTS _unit_piece, _unit_source, _unit, _unit_part"))
     params: dict[str, Any] = {**as_of.params()}
     if spec.kind in ("utr", "zones"):
         params["plan_id"] = reference_plan(conn, as_of, plan_id)
-        source = _zone_units_sql(merged=spec.kind == "utr")
+    if spec.kind == "utr":
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE _unit_part ON COMMIT DROP AS SELECT row_number() OVER () "
+                f"AS part_no, p.* FROM ({_UTR_PARTS_SQL}) p WHERE NOT ST_IsEmpty(p.geom)"
+            ),
+            params,
+        )
+        fill_twins(conn, "_unit_part", "part_no", storage_srid)
+        source = (
+            "SELECT unit_key, coalesce(max(name), unit_key) AS name, "
+            "ST_CollectionExtract(ST_Collect(geom), 3) AS geom, "
+            "ST_Multi(ST_CollectionExtract(ST_Collect(geom_etrs89), 3)) AS geom_etrs89 "
+            "FROM _unit_part GROUP BY unit_key"
+        )
+    elif spec.kind == "zones":
+        source = _zone_units_sql()
     elif spec.kind in GRID_KINDS:
         params["size"] = spec.size
         source = _grid_sql(spec.kind)
     else:
         _check_unit_set(conn, spec)
         params["unit_set"] = spec.name
-        source = "SELECT unit_key, name, geom FROM analysis.unit WHERE unit_set = :unit_set"
+        source = (
+            "SELECT unit_key, name, geom, NULL::geometry AS geom_etrs89 FROM analysis.unit "
+            "WHERE unit_set = :unit_set"
+        )
     conn.execute(
         sa.text(
             "CREATE TEMP TABLE _unit ON COMMIT DROP AS "
-            f"SELECT unit_key, name, geom, ST_Area(geom) AS area FROM ({source}) s "
-            "WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)"
+            'SELECT unit_key, row_number() OVER (ORDER BY unit_key COLLATE "C")::int AS unit_no, '
+            "name, ST_Multi(geom) AS geom, ST_Area(geom) AS area, geom_etrs89 "
+            f"FROM ({source}) s WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)"
         ),
         params,
     )
@@ -181,6 +239,66 @@ def create_unit_tables(conn: Connection, spec: UnitSpec, as_of: AsOf, plan_id: i
     if count > MAX_GRID_CELLS:
         raise InvalidParameter(f"{count} units is too many; use a larger grid", locator="units")
     conn.execute(sa.text("ALTER TABLE _unit ADD PRIMARY KEY (unit_key)"))
+    if spec.kind != "utr":
+        fill_twins(conn, "_unit", "unit_key", storage_srid)
+    if spec.kind == "utr":
+        shapes = (
+            f"SELECT u.unit_no, z.geom FROM ({_zones_sql()}) z "
+            "JOIN _unit u ON u.unit_key = z.utr_code WHERE NOT ST_IsEmpty(z.geom)"
+        )
+    else:
+        shapes = "SELECT unit_no, geom FROM _unit"
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE _unit_source ON COMMIT DROP AS "
+            f"SELECT s.unit_no, c.geom FROM ({shapes}) s CROSS JOIN LATERAL ("
+            "SELECT ST_Subdivide(s.geom, :piece) AS geom WHERE ST_NPoints(s.geom) > :most "
+            "UNION ALL SELECT s.geom WHERE ST_NPoints(s.geom) <= :most) c"
+        ),
+        {**params, "piece": SOURCE_PIECE_VERTICES, "most": SOURCE_VERTICES},
+    )
+    conn.execute(sa.text("CREATE INDEX ON _unit_source USING gist (geom)"))
+    conn.execute(sa.text("ANALYZE _unit; ANALYZE _unit_source"))
+    return count
+
+
+def fill_twins(conn: Connection, table: str, key: str, storage_srid: int) -> None:
+    """Fill the missing ``geom_etrs89`` of temporary ``table`` (rows keyed by ``key``).
+
+    TransDatRO (in Python, vectorised) for Stereo 70, PostGIS's transform otherwise, as
+    ``gis_core.twins`` does for the stored layers.
+    """
+    for name in (table, key):
+        if not name.isidentifier():
+            raise ValueError(f"bad identifier {name!r}")
+    if storage_srid != STEREO70:
+        conn.execute(
+            sa.text(
+                f"UPDATE {table} SET geom_etrs89 = ST_Multi(ST_Transform(geom, {ETRS89})) "
+                "WHERE geom_etrs89 IS NULL"
+            )
+        )
+        return
+    rows = conn.execute(
+        sa.text(f"SELECT {key}, ST_AsBinary(geom) FROM {table} WHERE geom_etrs89 IS NULL")
+    ).all()
+    if not rows:
+        return
+    geoms = shapely.from_wkb([bytes(r[1]) for r in rows])
+    twins = transform_geometries(geoms, STEREO70, ETRS89)
+    conn.execute(
+        sa.text(
+            f"UPDATE {table} t SET geom_etrs89 = ST_Multi(ST_GeomFromWKB(x.w, {ETRS89})) "
+            f"FROM unnest(CAST(:keys AS text[]), CAST(:wkbs AS bytea[])) AS x(k, w) "
+            f"WHERE t.{key}::text = x.k"
+        ),
+        {"keys": [str(r[0]) for r in rows], "wkbs": [bytes(w) for w in shapely.to_wkb(twins)]},
+    )
+
+
+def create_unit_pieces(conn: Connection) -> None:
+    """``_unit_piece`` (key, geometry): the units cut into small pieces, for area overlays."""
+    conn.execute(sa.text("DROP TABLE IF EXISTS _unit_piece"))
     conn.execute(
         sa.text(
             "CREATE TEMP TABLE _unit_piece ON COMMIT DROP AS "
@@ -189,8 +307,33 @@ def create_unit_tables(conn: Connection, spec: UnitSpec, as_of: AsOf, plan_id: i
         {"v": PIECE_VERTICES},
     )
     conn.execute(sa.text("CREATE INDEX ON _unit_piece USING gist (geom)"))
-    conn.execute(sa.text("ANALYZE _unit; ANALYZE _unit_piece"))
-    return count
+    conn.execute(sa.text("ANALYZE _unit_piece"))
+
+
+def place_points(
+    conn: Connection, points: str, out: str, id_as: str, columns: tuple[str, ...] = ()
+) -> None:
+    """Temporary ``out`` (``id_as``, unit_key[, columns]): the unit of each point of ``points``.
+
+    ``points`` is a temporary table (id, pt, ...) with a GiST index on ``pt``. The join
+    runs unit shape by unit shape over that index, so each shape is prepared once
+    (PostGIS caches it while it repeats) and each candidate point costs one cheap
+    point-in-polygon test. A point on a shared edge goes to the smallest key.
+    """
+    for name in (points, out, id_as, *columns):
+        if not name.isidentifier():
+            raise ValueError(f"bad identifier {name!r}")
+    inner = "".join(f", p.{c}" for c in columns)
+    outer = "".join(f", x.{c}" for c in columns)
+    conn.execute(
+        sa.text(
+            f"CREATE TEMP TABLE {out} ON COMMIT DROP AS "
+            f"SELECT x.id AS {id_as}, u.unit_key{outer} FROM ("
+            f"SELECT DISTINCT ON (p.id) p.id, s.unit_no{inner} FROM _unit_source s "
+            f"JOIN {points} p ON s.geom && p.pt AND ST_Intersects(s.geom, p.pt) "
+            "ORDER BY p.id, s.unit_no) x JOIN _unit u ON u.unit_no = x.unit_no"
+        )
+    )
 
 
 def _check_unit_set(conn: Connection, spec: UnitSpec) -> None:
