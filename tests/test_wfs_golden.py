@@ -72,7 +72,6 @@ KNOWN_DIFFERENCES = {
     # unknown sort key is an InvalidParameterValue naming it.
     "wfs_200_post_exception_sortby.xml": "sorting supported",
     "wfs_200_post_exception_getpropertyvalue_sortby.xml": "sorting supported",
-    "wfs_200_caps_acceptversions_110_100.xml": "no WFS 1.0.0",
     # The same differences in the XML (POST) encoding.
     "wfs_200_post_getfeature_outputformat_gml311.xml": "GML 3.1.1 in WFS 2.0",
     "wfs_200_allgeoms_post_getfeature.xml": "GML 3.1.1 in WFS 2.0",
