@@ -49,7 +49,6 @@ from gis_core.embedded import EmbeddedCluster
 from gis_core.settings import Settings
 from importers.demo.generate import DemoParameters
 from importers.demo.load import load_demo
-from permits.location_sql import MIN_ZONE_PIECE_M2, PROVENANCE_TABLES, TOUCHING_M
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / "var" / "bench"
@@ -179,9 +178,6 @@ def peer_scripts(settings: Settings, inputs: Inputs, mode: str, folder: Path) ->
             "day": now.date().isoformat(),
             "nearby": settings.api_nearby_m,
             "with_geometry": False,
-            "touching": TOUCHING_M,
-            "min_area": MIN_ZONE_PIECE_M2,
-            "tables": PROVENANCE_TABLES,
             "wkb": None,
             "lon": None,
             "lat": None,

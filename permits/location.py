@@ -30,10 +30,7 @@ from permits.location_rules import (
     verdict_of,
 )
 from permits.location_sql import (
-    MIN_ZONE_PIECE_M2,
-    PROVENANCE_TABLES,
     SLIVER_M2,
-    TOUCHING_M,
     fetch_document,
     location_statement,
 )
@@ -75,9 +72,6 @@ def spatial_facts(conn: Connection, query: LocationQuery, ctx: LocationContext) 
         "day": at.date(),
         "nearby": ctx.nearby_m,
         "with_geometry": query.include_geometry,
-        "touching": TOUCHING_M,
-        "min_area": MIN_ZONE_PIECE_M2,
-        "tables": PROVENANCE_TABLES,
         "wkb": None,
         "lon": None,
         "lat": None,

@@ -142,8 +142,11 @@ def geographic_point(value: Any) -> tuple[float, float] | None:
     """
     if not isinstance(value, dict) or value.get("type") != "Point":
         return None
-    geom = _geojson_shape(value)
-    lon, lat = (float(v) for v in shapely.get_coordinates(geom)[0])
+    # Checked like any geometry, without building one: two or three finite numbers always
+    # make a valid, non-empty point.
+    coordinates = value.get("coordinates")
+    _check_coordinates(coordinates, _DEPTH["Point"])
+    lon, lat = float(coordinates[0]), float(coordinates[1])
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
         raise InvalidInput(
             f"geometry: ({lon:g}, {lat:g}) is not a longitude/latitude position",

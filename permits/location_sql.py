@@ -175,7 +175,7 @@ WITH drawn AS (
     SELECT plan_id, utr_code, min(regulation_id) AS regulation_id, min(function) AS function,
            min(rank) AS rank, sum(raw) AS raw, sum(eff) AS eff
     FROM effective GROUP BY plan_id, utr_code
-    HAVING sum(raw) >= :min_area OR (SELECT dim FROM s) < 2
+    HAVING sum(raw) >= {min_area} OR (SELECT dim FROM s) < 2
 ), zone_json AS (
     SELECT coalesce(json_agg(json_build_object(
         'utr_code', zr.utr_code,
@@ -254,7 +254,7 @@ SELECT json_build_object(
     'missing', (SELECT coalesce(json_agg(json_build_object('cadastral_number', m.n,
                                                            'history', m.history)
                 ORDER BY m.ord), '[]'::json) FROM missing m),
-    'groups', (SELECT array_length(ST_ClusterWithin(geom, :touching), 1) FROM parcels),
+    'groups', (SELECT array_length(ST_ClusterWithin(geom, {touching}), 1) FROM parcels),
     'subject', (SELECT json_build_object(
         'area', round(s.area::numeric, 2), 'dimension', s.dim,
         'x', ST_X(ST_Centroid(s.geom)), 'y', ST_Y(ST_Centroid(s.geom))) FROM s),
@@ -270,7 +270,7 @@ SELECT json_build_object(
     'acts', (SELECT doc FROM act_json),
     'data_versions', (SELECT json_object_agg(v.table_name, json_build_object(
                           'version', v.version, 'changed_at', v.changed_at))
-                      FROM core.data_version v WHERE v.table_name = ANY(:tables)),
+                      FROM core.data_version v WHERE v.table_name = ANY({tables})),
     'import_runs', (SELECT coalesce(json_agg(json_build_object(
                         'id', ir.id, 'kind', ir.kind, 'source', ir.source,
                         'finished_at', ir.finished_at) ORDER BY ir.id), '[]'::json)
@@ -330,8 +330,8 @@ def location_statement(mode: str, as_of: bool) -> Statement:
     """The statement for one way of naming the location (built once per process).
 
     Its parameters: ``uat``, ``t`` (the moment), ``day`` (its date, also the day the
-    acts' status is read on), ``nearby``, ``with_geometry``, ``touching``, ``min_area``,
-    ``tables``, ``wkb``, ``lon``, ``lat``, and ``numbers``, ``ids`` or ``sliver`` by mode.
+    acts' status is read on), ``nearby``, ``with_geometry``, ``wkb``, ``lon``, ``lat``,
+    and ``numbers``, ``ids`` or ``sliver`` by mode.
     """
     valid = _AS_OF if as_of else _CURRENT
     sql = _BODY.format(
@@ -344,6 +344,12 @@ def location_statement(mode: str, as_of: bool) -> Statement:
         act_end=VALID_END_SQL,
         # Asked about a past day: only the acts issued by then.
         acts_issued="AND a.issued_on <= CAST(:day AS date)" if as_of else "",
+        # This module's constants are written into the statement: nothing to send per call.
+        min_area=f"CAST({MIN_ZONE_PIECE_M2!r} AS float8)",
+        touching=f"CAST({TOUCHING_M!r} AS float8)",
+        tables="CAST(ARRAY[{}] AS text[])".format(
+            ", ".join("'" + name.replace("'", "''") + "'" for name in PROVENANCE_TABLES)
+        ),
     )
     return Statement.of(sql)
 

@@ -36,7 +36,7 @@ def test_every_location_statement_names_its_parameters() -> None:
         for as_of in (False, True):
             statement = location_statement(mode, as_of)
             assert b":" not in statement.positional.replace(b"::", b""), (mode, as_of)
-            assert {"uat", "t", "day", "tables"} <= set(statement.names)
+            assert {"uat", "t", "day", "nearby"} <= set(statement.names)
             assert str(statement.text) == statement.sql
 
 
