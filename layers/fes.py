@@ -333,14 +333,17 @@ def compile_filter(
     srid_of: SridOf,
     default_srid: int,
     resolve_ids: ResolveIds | None = None,
+    *,
+    default_swap: bool = False,
 ) -> ColumnElement[bool]:
     """The filter as a boolean expression; ``srid_of`` reads a GML ``srsName`` into
-    (SRID code, whether the literal's x/y must be swapped into the CRS's axis order),
-    ``resolve_ids`` turns resource identifiers met inside logical operators into the
-    condition on the layer's ids (without it they are refused)."""
+    (SRID code, whether the literal's x/y must be swapped into the CRS's axis order;
+    ``default_swap`` for literals without ``srsName``), ``resolve_ids`` turns resource
+    identifiers met inside logical operators into the condition on the layer's ids
+    (without it they are refused)."""
     if len(parsed.srs_names) > 1:
         raise FilterError("all geometries of a filter must use the same srsName")
-    filter_srid, swap = default_srid, False
+    filter_srid, swap = default_srid, default_swap
     if parsed.srs_names:
         filter_srid, swap = srid_of(next(iter(parsed.srs_names)))
     tree = _normalise(parsed.tree, swap)

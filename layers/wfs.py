@@ -25,11 +25,11 @@ from gis_core.errors import UrbanGisError
 from layers import queries, wfs_capabilities, wfs_gml, wfs_request, wfs_xml
 from layers.features import Answer, request_connection
 from layers.roles import visible_fields, visible_layers
-from layers.wfs_gml import GML_32, GML_311, Encoding
+from layers.wfs_gml import GML_32, GML_212, GML_311, Encoding
 from layers.wfs_ows import XML, Kvp, OwsError, OwsService, as_ows_error, invalid, ows_report
 from layers.wfs_request import GET_FEATURE_BY_ID, FeatureRequest, TypeQuery
 
-VERSIONS = ("2.0.0", "1.1.0")
+VERSIONS = ("2.0.0", "1.1.0", "1.0.0")
 # WFS operations this read-only service does not offer (anything else is unknown).
 UNSUPPORTED = frozenset(
     {
@@ -88,7 +88,10 @@ def _dispatch(service: OwsService, role: str, kvp: Kvp) -> Answer:
 
 
 def _requested_version(kvp: Kvp) -> str:
+    """The version whose exception report an error gets."""
     text = kvp.text("version") or ""
+    if text.startswith("1.0"):
+        return "1.0.0"
     return "1.1.0" if text.startswith("1.") else "2.0.0"
 
 
@@ -97,7 +100,7 @@ def _checked_version(kvp: Kvp) -> str:
     if text is None:
         raise OwsError("MissingParameterValue", "the version parameter is missing", "version")
     if text not in VERSIONS:
-        raise invalid(f"version {text!r} is not supported: use 2.0.0 or 1.1.0", "version")
+        raise invalid(f"version {text!r} is not supported: use 2.0.0, 1.1.0 or 1.0.0", "version")
     return text
 
 
@@ -113,15 +116,24 @@ def negotiate(kvp: Kvp) -> str:
                 return candidate
         raise OwsError(
             "VersionNegotiationFailed",
-            f"none of {accepted!r} is supported: 2.0.0, 1.1.0",
+            f"none of {accepted!r} is supported: 2.0.0, 1.1.0, 1.0.0",
             "acceptVersions",
         )
     text = kvp.text("version")
     if text is not None and not _VERSION.match(text):
         raise invalid(f"version {text!r} is not a version number", "version")
-    if text is None or text >= "2":
+    if text is None:
         return "2.0.0"
-    return "1.1.0"
+    # The highest version not above the one asked for, else the lowest (OWS Common).
+    asked = _numbers(text)
+    for version in VERSIONS:
+        if _numbers(version) <= asked:
+            return version
+    return VERSIONS[-1]
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 # -- operations ---------------------------------------------------------------------
@@ -141,18 +153,22 @@ def describe_feature_type(service: OwsService, role: str, kvp: Kvp, version: str
     else:
         layers = visible_layers(service.catalog, role)
     fmt = kvp.text("outputFormat")
-    gml = wfs_gml.GML32 if version.startswith("2") else wfs_gml.GML31
+    encoding = GML_32 if version.startswith("2") else GML_311
+    if version == "1.0.0":
+        encoding = GML_212
     if fmt is not None:
         value = " ".join(fmt.lower().split())
         if value in wfs_request.GML32_FORMATS:
-            gml = wfs_gml.GML32
-        elif value in wfs_request.GML311_FORMATS:
-            gml = wfs_gml.GML31
+            encoding = GML_32
+        elif value in wfs_request.GML311_FORMATS and version != "1.0.0":
+            encoding = GML_311
+        elif value in wfs_request.GML212_FORMATS and version == "1.0.0":
+            encoding = GML_212
         elif value != "application/xml" and value != "xmlschema":
             raise invalid(f"outputFormat {fmt!r} is not supported", "outputFormat")
     documents = [(layer, visible_fields(layer, role)) for layer in layers]
-    mime = GML_32.mime if gml == wfs_gml.GML32 else GML_311.mime
-    return Answer(media_type=mime, body=[wfs_gml.schema_document(documents, gml)])
+    schema = wfs_gml.schema_document(documents, encoding.gml, encoding.version)
+    return Answer(media_type=encoding.mime, body=[schema])
 
 
 def get_feature(service: OwsService, role: str, kvp: Kvp, version: str) -> Answer:
@@ -558,6 +574,17 @@ def _collection_head(
             previous = max(request.start - request.count, 0)
             links += f" previous={quoteattr(_page_url(service, kvp, previous))}"
         attributes = f'timeStamp="{stamp}" {counts}{links}'
+    elif version == "1.0.0":
+        # WFS 1.0.0: no counts; GML 2 requires the collection's boundedBy.
+        locations = (
+            f"{wfs_gml.NAMESPACE} {describe} {wfs_gml.WFS11} "
+            "http://schemas.opengis.net/wfs/1.0.0/WFS-basic.xsd"
+        )
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<{root} {encoding.namespaces} xsi:schemaLocation={quoteattr(locations)}>"
+            "<gml:boundedBy><gml:null>unknown</gml:null></gml:boundedBy>"
+        ).encode()
     else:
         locations = (
             f"{wfs_gml.NAMESPACE} {describe} {wfs_gml.WFS11} "

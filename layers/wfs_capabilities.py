@@ -109,6 +109,8 @@ def document(
     version: str,
     sections: str | None,
 ) -> bytes:
+    if version == "1.0.0":
+        return _document_10(service, layers)
     chosen = _sections(sections)
     if version.startswith("2"):
         return _document_20(service, layers, chosen)
@@ -236,12 +238,14 @@ def _document_20(
         'http://schemas.opengis.net/wfs/2.0/wfs.xsd">',
     ]
     if "ServiceIdentification" in sections:
-        parts.append(_identification(service, ("2.0.0", "1.1.0")))
+        parts.append(_identification(service, ("2.0.0", "1.1.0", "1.0.0")))
     if "ServiceProvider" in sections:
         parts.append(_provider(service))
     if "OperationsMetadata" in sections:
         parts.append("<ows:OperationsMetadata>")
-        parts.append(_operation(service, "GetCapabilities", {"AcceptVersions": ("2.0.0", "1.1.0")}))
+        parts.append(
+            _operation(service, "GetCapabilities", {"AcceptVersions": ("2.0.0", "1.1.0", "1.0.0")})
+        )
         parts.append(
             _operation(
                 service,
@@ -263,7 +267,8 @@ def _document_20(
         parts.append(_operation(service, "DescribeStoredQueries", {}))
         parts.append(
             '<ows:Parameter name="version"><ows:AllowedValues><ows:Value>2.0.0</ows:Value>'
-            "<ows:Value>1.1.0</ows:Value></ows:AllowedValues></ows:Parameter>"
+            "<ows:Value>1.1.0</ows:Value><ows:Value>1.0.0</ows:Value></ows:AllowedValues>"
+            "</ows:Parameter>"
         )
         parts.extend(_constraint(name, value) for name, value in WFS_CONSTRAINTS_20.items())
         parts.append(_constraint("CountDefault", service.max_count))
@@ -320,7 +325,9 @@ def _document_11(
         parts.append(_provider(service))
     if "OperationsMetadata" in sections:
         parts.append("<ows:OperationsMetadata>")
-        parts.append(_operation(service, "GetCapabilities", {"AcceptVersions": ("1.1.0", "2.0.0")}))
+        parts.append(
+            _operation(service, "GetCapabilities", {"AcceptVersions": ("1.1.0", "2.0.0", "1.0.0")})
+        )
         parts.append(
             _operation(
                 service, "DescribeFeatureType", {"outputFormat": ("text/xml; subtype=gml/3.1.1",)}
@@ -360,4 +367,76 @@ def _document_11(
             "</ogc:Filter_Capabilities>"
         )
     parts.append("</wfs:WFS_Capabilities>")
+    return "".join(parts).encode()
+
+
+SPATIAL_OPERATORS_10 = (
+    "BBOX",
+    "Equals",
+    "Disjoint",
+    "Intersect",
+    "Touches",
+    "Crosses",
+    "Within",
+    "Contains",
+    "Overlaps",
+    "DWithin",
+    "Beyond",
+)
+
+
+def _dcp_10(service: OwsService) -> str:
+    return (
+        f"<DCPType><HTTP><Get onlineResource={quoteattr(service.url + '?')}/></HTTP></DCPType>"
+        f"<DCPType><HTTP><Post onlineResource={quoteattr(service.url)}/></HTTP></DCPType>"
+    )
+
+
+def _document_10(service: OwsService, layers: list[tuple[LayerDefinition, Extent]]) -> bytes:
+    """The WFS 1.0.0 capabilities: features in GML 2, every CRS written x/y."""
+    info = service.info
+    dcp = _dcp_10(service)
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        '<WFS_Capabilities version="1.0.0" xmlns="http://www.opengis.net/wfs" '
+        'xmlns:ogc="http://www.opengis.net/ogc" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xmlns:{PREFIX}="{NAMESPACE}" xsi:schemaLocation="http://www.opengis.net/wfs '
+        'http://schemas.opengis.net/wfs/1.0.0/WFS-capabilities.xsd">',
+        "<Service><Name>WFS</Name>"
+        f"<Title>{escape(info.title)}</Title><Abstract>{escape(info.abstract)}</Abstract>"
+        f"<Keywords>{escape(', '.join(info.keywords))}</Keywords>"
+        f"<OnlineResource>{escape(service.url)}</OnlineResource>"
+        f"<Fees>{escape(info.fees)}</Fees>"
+        f"<AccessConstraints>{escape(info.access_constraints)}</AccessConstraints></Service>",
+        "<Capability><Request>"
+        f"<GetCapabilities>{dcp}</GetCapabilities>"
+        "<DescribeFeatureType><SchemaDescriptionLanguage><XMLSCHEMA/>"
+        f"</SchemaDescriptionLanguage>{dcp}</DescribeFeatureType>"
+        f"<GetFeature><ResultFormat><GML2/></ResultFormat>{dcp}</GetFeature>"
+        "</Request></Capability>",
+        "<FeatureTypeList><Operations><Query/></Operations>",
+    ]
+    for layer, extent in layers:
+        box = ""
+        if extent is not None:
+            box = (
+                f'<LatLongBoundingBox minx="{extent[0]:.6f}" miny="{extent[1]:.6f}" '
+                f'maxx="{extent[2]:.6f}" maxy="{extent[3]:.6f}"/>'
+            )
+        parts.append(
+            f"<FeatureType><Name>{type_name(layer)}</Name>"
+            f"<Title>{escape(layer.title)}</Title><Abstract>{escape(layer.abstract)}</Abstract>"
+            f"<Keywords>{escape(', '.join(layer.keywords))}</Keywords>"
+            f"<SRS>EPSG:{layer.storage_srid}</SRS>{box}</FeatureType>"
+        )
+    spatial = "".join(f"<ogc:{name}/>" for name in SPATIAL_OPERATORS_10)
+    parts.append(
+        "</FeatureTypeList><ogc:Filter_Capabilities><ogc:Spatial_Capabilities>"
+        f"<ogc:Spatial_Operators>{spatial}</ogc:Spatial_Operators></ogc:Spatial_Capabilities>"
+        "<ogc:Scalar_Capabilities><ogc:Logical_Operators/><ogc:Comparison_Operators>"
+        "<ogc:Simple_Comparisons/><ogc:Like/><ogc:Between/><ogc:NullCheck/>"
+        "</ogc:Comparison_Operators></ogc:Scalar_Capabilities></ogc:Filter_Capabilities>"
+        "</WFS_Capabilities>"
+    )
     return "".join(parts).encode()

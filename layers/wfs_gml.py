@@ -67,13 +67,19 @@ GEOMETRY_PROPERTY_TYPES = {
 
 @dataclass(frozen=True)
 class Encoding:
-    """One GML flavour: its namespace, member element and MIME type."""
+    """One GML flavour: its namespace, member element and MIME type; GML 2 (WFS
+    1.0.0) names features with ``fid`` and writes every CRS x/y (east/north, lon/lat)."""
 
     gml: str
     wfs: str
     member: str
     mime: str
     with_ids: bool
+    version: int = 3
+
+    @property
+    def id_attribute(self) -> str:
+        return "fid" if self.version == 2 else "gml:id"
 
     @property
     def namespaces(self) -> str:
@@ -85,6 +91,16 @@ class Encoding:
 
 GML_32 = Encoding(GML32, WFS20, "wfs:member", "application/gml+xml; version=3.2", True)
 GML_311 = Encoding(GML31, WFS11, "gml:featureMember", "text/xml; subtype=gml/3.1.1", False)
+GML_212 = Encoding(GML31, WFS11, "gml:featureMember", "text/xml; subtype=gml/2.1.2", False, 2)
+# GML 2 property types of each geometry type (XML Schema of WFS 1.0.0).
+GML2_PROPERTY_TYPES = {
+    "Point": "PointPropertyType",
+    "MultiPoint": "MultiPointPropertyType",
+    "LineString": "LineStringPropertyType",
+    "MultiLineString": "MultiLineStringPropertyType",
+    "Polygon": "PolygonPropertyType",
+    "MultiPolygon": "MultiPolygonPropertyType",
+}
 
 
 def type_name(layer: LayerDefinition) -> str:
@@ -103,6 +119,10 @@ def geometry_gml(layer: LayerDefinition, srid: int, encoding: Encoding) -> Colum
     gets ``parcels.12.g``, the members of a multi-geometry ``parcels.12.g.1``, ``.2``…
     (``ST_AsGML`` would repeat the parent's id on each member).
     """
+    if encoding.version == 2:
+        flat = sa.func.ST_SetSRID(xy_geometry(layer, srid), 4326 if srid == CRS84_SRID else srid)
+        gml2: ColumnElement[str] = sa.func.ST_AsGML(2, flat, decimals(srid), 0)
+        return gml2
     expr = output_geometry(layer, srid)
     expr = sa.func.ST_SetSRID(expr, 4326 if srid == CRS84_SRID else srid)
     if not encoding.with_ids:
@@ -245,7 +265,7 @@ def feature_xml(
     if namespaces:
         open_tag += " " + encoding.namespaces
     parts: list[Any] = [
-        f'{open_tag} gml:id="',
+        f'{open_tag} {encoding.id_attribute}="',
         gml_id(layer),
         '">',
         sa.func.coalesce(shape, "") if shape is not None else "",
@@ -277,7 +297,9 @@ def member_statement(query: queries.FeatureQuery, text: ColumnElement[str]) -> S
 
 
 def schema_document(
-    layers: list[tuple[LayerDefinition, tuple[Field, ...]]], gml_namespace: str
+    layers: list[tuple[LayerDefinition, tuple[Field, ...]]],
+    gml_namespace: str,
+    gml_version: int = 3,
 ) -> bytes:
     """The XML Schema of the feature types: the role's fields, the geometry first."""
     gml_location = (
@@ -285,7 +307,10 @@ def schema_document(
         if gml_namespace == GML32
         else "http://schemas.opengis.net/gml/3.1.1/base/gml.xsd"
     )
+    if gml_version == 2:
+        gml_location = "http://schemas.opengis.net/gml/2.1.2/feature.xsd"
     feature_base = "gml:AbstractFeature" if gml_namespace == GML32 else "gml:_Feature"
+    property_types = GML2_PROPERTY_TYPES if gml_version == 2 else GEOMETRY_PROPERTY_TYPES
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         f'<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:gml="{gml_namespace}" '
@@ -294,7 +319,7 @@ def schema_document(
         f'<xsd:import namespace="{gml_namespace}" schemaLocation="{gml_location}"/>',
     ]
     for layer, fields in layers:
-        geometry_type = GEOMETRY_PROPERTY_TYPES.get(layer.geometry_type, "GeometryPropertyType")
+        geometry_type = property_types.get(layer.geometry_type, "GeometryPropertyType")
         parts.append(
             f'<xsd:element name="{layer.id}" type="{PREFIX}:{layer.id}Type" '
             f'substitutionGroup="{feature_base}"/>'

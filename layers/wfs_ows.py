@@ -25,6 +25,7 @@ from layers.spatial import CRS84_SRID
 XML = "text/xml; charset=UTF-8"
 OWS11 = "http://www.opengis.net/ows/1.1"
 OWS10 = "http://www.opengis.net/ows"
+OGC = "http://www.opengis.net/ogc"
 CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
 _SRS_PATTERNS = (
     re.compile(r"^urn:ogc:def:crs:EPSG:[0-9.]*:(\d+)$", re.IGNORECASE),
@@ -165,7 +166,10 @@ def srs_urn(srid: int) -> str:
 
 
 def ows_report(errors: Sequence[OwsError | UrbanGisError], version: str) -> bytes:
-    """An OWS ``ExceptionReport`` (OWS 1.1 for WFS 2.0, OWS 1.0 for WFS 1.1.0)."""
+    """An OWS ``ExceptionReport`` (OWS 1.1 for WFS 2.0, OWS 1.0 for WFS 1.1.0), or the
+    OGC ``ServiceExceptionReport`` of WFS 1.0.0."""
+    if version == "1.0.0":
+        return service_exception_report(errors)
     namespace, report_version = (OWS10, "1.0.0") if version.startswith("1.") else (OWS11, "2.0.0")
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
@@ -178,6 +182,25 @@ def ows_report(errors: Sequence[OwsError | UrbanGisError], version: str) -> byte
             f"<ows:ExceptionText>{escape(error.message)}</ows:ExceptionText></ows:Exception>"
         )
     parts.append("</ows:ExceptionReport>")
+    return "".join(parts).encode()
+
+
+def service_exception_report(errors: Sequence[OwsError | UrbanGisError]) -> bytes:
+    """WFS 1.0.0's exception document (OGC ``ServiceExceptionReport`` 1.2.0)."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<ServiceExceptionReport version="1.2.0" xmlns="{OGC}" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'xsi:schemaLocation="{OGC} http://schemas.opengis.net/wfs/1.0.0/OGC-exception.xsd">',
+    ]
+    for error in errors:
+        locator = f" locator={quoteattr(error.locator)}" if error.locator else ""
+        code = error.ogc_code if isinstance(error, OwsError) else ows_code(error)
+        parts.append(
+            f"<ServiceException code={quoteattr(code)}{locator}>{escape(error.message)}"
+            "</ServiceException>"
+        )
+    parts.append("</ServiceExceptionReport>")
     return "".join(parts).encode()
 
 

@@ -19,7 +19,7 @@ from layers import fes, queries
 from layers.catalog import Catalog, Field, LayerDefinition
 from layers.roles import layer_for, visible_field, visible_fields
 from layers.spatial import CRS84_SRID, StorageBox, north_first, parse_bbox, query_box
-from layers.wfs_gml import GML_32, GML_311, Encoding
+from layers.wfs_gml import GML_32, GML_212, GML_311, Encoding
 from layers.wfs_ows import Kvp, OwsError, invalid, parse_srs, srs_and_order
 
 FES_LANGUAGES = (
@@ -42,6 +42,9 @@ GML32_FORMATS = frozenset(
 )
 GML311_FORMATS = frozenset(
     {"text/xml; subtype=gml/3.1.1", 'text/xml; subtype="gml/3.1.1"', "gml3", "text/xml"}
+)
+GML212_FORMATS = frozenset(
+    {"gml2", "text/xml; subtype=gml/2.1.2", 'text/xml; subtype="gml/2.1.2"', "text/xml"}
 )
 GET_FEATURE_BY_ID = "urn:ogc:def:query:OGC-WFS::GetFeatureById"
 _ID = re.compile(r"^([A-Za-z_][\w\-]*(?::[A-Za-z_][\w\-]*)?)\.(\d{1,18})$")
@@ -72,6 +75,8 @@ def output_encoding(kvp: Kvp, version: str) -> Encoding | None:
     """The GML flavour asked for (the version's own by default), or None for GeoJSON."""
     text = kvp.text("outputFormat")
     default = GML_32 if version.startswith("2") else GML_311
+    if version == "1.0.0":
+        default = GML_212
     if text is None:
         return default
     value = " ".join(text.lower().split())
@@ -79,7 +84,9 @@ def output_encoding(kvp: Kvp, version: str) -> Encoding | None:
         return None
     if value in GML32_FORMATS and version.startswith("2"):
         return GML_32
-    if value in GML311_FORMATS and version.startswith("1"):
+    if value in GML212_FORMATS and version == "1.0.0":
+        return GML_212
+    if value in GML311_FORMATS and version.startswith("1.1"):
         return GML_311
     raise invalid(f"outputFormat {text!r} is not supported", "outputFormat")
 
@@ -212,7 +219,7 @@ def build(
         if filters:
             conditions.append(_filter(filters[index], layer, role, state.extent, version))
         if bbox_text:
-            box = _bbox(bbox_text, layer, state.extent)
+            box = _bbox(bbox_text, layer, state.extent, xy=version == "1.0.0")
         fields, geometry = _fields(layer, role, properties[index] if properties else None)
         types.append(
             TypeQuery(
@@ -333,13 +340,18 @@ def _sort(
 
 
 def _bbox(
-    text: str, layer: LayerDefinition, extent: tuple[float, float, float, float] | None
+    text: str,
+    layer: LayerDefinition,
+    extent: tuple[float, float, float, float] | None,
+    *,
+    xy: bool = False,
 ) -> StorageBox:
+    """A BBOX value; ``xy``: its numbers are x/y whatever the CRS (WFS 1.0.0)."""
     parts = [p.strip() for p in text.split(",")]
     srid = layer.storage_srid
-    xy = False
     if parts and not _is_number(parts[-1]):
-        srid, xy = srs_and_order(parts.pop(), "bbox")
+        srid, named_xy = srs_and_order(parts.pop(), "bbox")
+        xy = xy or named_xy
         if srid != CRS84_SRID and srid not in layer.srids:
             raise invalid(f"the bbox CRS EPSG:{srid} is not offered", "bbox")
     if len(parts) not in (4, 6):
@@ -390,12 +402,25 @@ def _filter(
     if isinstance(tree, fes.ResourceIds):
         return resolve_ids(tree.ids)
 
+    # Filter 1.0 (WFS 1.0.0) writes every CRS x/y; later versions use the CRS's order
+    # unless the CRS name itself says x/y.
+    all_xy = version == "1.0.0"
+
     def srid_of(name: str) -> tuple[int, bool]:
         srid, xy = srs_and_order(name, "filter")
         parse_srs(name, layer.srids, "filter")
-        return srid, xy and srid != CRS84_SRID and north_first(srid)
+        return srid, (xy or all_xy) and srid != CRS84_SRID and north_first(srid)
 
-    return fes.compile_filter(tree, layer, role, extent, srid_of, layer.storage_srid, resolve_ids)
+    return fes.compile_filter(
+        tree,
+        layer,
+        role,
+        extent,
+        srid_of,
+        layer.storage_srid,
+        resolve_ids,
+        default_swap=all_xy and north_first(layer.storage_srid),
+    )
 
 
 def value_column(layer: LayerDefinition, role: str, reference: str) -> tuple[str, Field | None]:

@@ -55,10 +55,6 @@ KNOWN_DIFFERENCES = {
     "wfs_200_getfeature_outputformat_gml212.xml": "GML 2 in WFS 2.0",
     "wfs_200_allgeoms_getfeature_gml2.xml": "GML 2 in WFS 2.0",
     "wfs_200_allgeoms_describefeaturetype_gml2.xml": "GML 2 in WFS 2.0",
-    # WFS 1.0.0 is not served: a 1.0.0 request negotiates down to our lowest, 1.1.0.
-    "wfs_200_caps_100.xml": "no WFS 1.0.0",
-    "wfs_200_caps_000.xml": "no WFS 1.0.0",
-    "wfs_200_caps_105.xml": "no WFS 1.0.0",
     "wfs_200_allgeoms_getfeature_gml3.xml": "GML 3.1.1 in WFS 2.0",
     "wfs_200_allgeoms_liststoredqueries.xml": "mapfile stored query",
     "wfs_200_allgeoms_describestoredqueries.xml": "mapfile stored query",

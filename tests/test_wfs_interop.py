@@ -104,6 +104,19 @@ def test_owslib_110_reads_capabilities_and_features(server: str) -> None:
     assert len(list(root.iter(f"{U}cadastral_number"))) == 5
 
 
+def test_owslib_100_reads_capabilities_and_features(server: str) -> None:
+    wfs = WebFeatureService(server, version="1.0.0")
+    assert "urbangis:parcels" in wfs.contents
+    root = etree.fromstring(wfs.getfeature(typename=["urbangis:parcels"], maxfeatures=5).read())
+    assert root.tag == "{http://www.opengis.net/wfs}FeatureCollection"
+    assert len(list(root.iter(f"{U}cadastral_number"))) == 5
+    # WFS 1.0.0 boxes are x/y (east, north) in the layer's CRS.
+    response = wfs.getfeature(
+        typename=["urbangis:parcels"], bbox=(392_010.0, 586_010.0, 392_090.0, 586_090.0)
+    )
+    assert sorted(_numbers(response.read())) == ["200000", "200001", "200010", "200011"]
+
+
 def _gdal(*args: str) -> str:
     result = subprocess.run([*args], capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -159,3 +172,20 @@ def test_ogrinfo_counts_and_filters(server: str, current_parcels: int) -> None:
         "cadastral_number = '200042'",
     )
     assert "200042" in output and "200041" not in output
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is not installed")
+def test_gdal_reads_wfs_100_with_a_filter(server: str) -> None:
+    listing = _gdal("ogrinfo", "-ro", "-so", f"WFS:{server}?VERSION=1.0.0")
+    assert "urbangis:parcels" in listing
+    output = _gdal(
+        "ogrinfo",
+        "-ro",
+        "-q",
+        f"WFS:{server}?VERSION=1.0.0",
+        "urbangis:parcels",
+        "-where",
+        "cadastral_number = '200042'",
+    )
+    assert "200042" in output and "200041" not in output
+    assert "MULTIPOLYGON (((392" in output  # x/y: east first
