@@ -72,6 +72,7 @@ def gml_ids(body: bytes) -> list[str]:
 def main() -> None:
     harness.ensure_wrk()
     settings = bench_wms.prepare()
+    bench_wms.count_postgres_cpu_here()
     sample = boxes(300)
     scenarios = {
         "wfs_getfeature_bbox_geojson": (getfeature_paths(sample, True), geojson_ids),

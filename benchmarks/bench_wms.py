@@ -402,6 +402,12 @@ def image_parity(scenario: str, servers: dict[str, tuple[harness.Server, list[st
     )
 
 
+def count_postgres_cpu_here() -> None:
+    """The harness's CPU split counts the backends of ``URBANGIS_BENCH_DATABASE_URL``'s
+    database: point it at this benchmark's database (not ``bench_features``')."""
+    os.environ["URBANGIS_BENCH_DATABASE_URL"] = ows_url().render_as_string(hide_password=False)
+
+
 def selected(scenarios: dict[str, Any]) -> dict[str, Any]:
     """The scenarios named in ``BENCH_SCENARIOS`` (comma-separated substrings), or all."""
     wanted = [w for w in os.environ.get("BENCH_SCENARIOS", "").split(",") if w]
@@ -413,6 +419,7 @@ def selected(scenarios: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     harness.ensure_wrk()
     settings = prepare()
+    count_postgres_cpu_here()
     scenarios = {
         "wms_getmap_256": getmap_paths(map_boxes(300, 256, 256), 256, 256),
         "wms_getmap_1024x768": getmap_paths(map_boxes(60, 1024, 768), 1024, 768),
