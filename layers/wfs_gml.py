@@ -141,9 +141,12 @@ def _identified_gml(
     is written as its wrapper around the member's own GML; other multi-geometries
     get their members' repeated ids renumbered in order."""
     ident = sa.func.concat(gml_id(layer), ".g")
-    renumbered = _renumbered_ids(
-        sa.func.ST_AsGML(3, expr, decimals(srid), GML_OPTIONS, "gml", ident), ident
+    written: ColumnElement[str] = sa.func.ST_AsGML(
+        3, expr, decimals(srid), GML_OPTIONS, "gml", ident
     )
+    if layer.geometry_type in ("Point", "LineString", "Polygon"):
+        return written  # one id, on the geometry itself
+    renumbered = _renumbered_ids(written, ident)
     wrapper = MULTI_ELEMENTS.get(layer.geometry_type)
     if wrapper is None:
         return renumbered
