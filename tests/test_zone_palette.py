@@ -11,9 +11,12 @@ import pytest
 
 from layers.catalog import Catalog
 from layers.extract_map import zone_colour
+from layers.render import _mapnik
 from layers.styles import OTHER_ZONES, ZONE_FAMILIES, styles_for, zone_family
 
-mapnik = pytest.importorskip("mapnik")
+# Through the renderer's import, which keeps the process's PROJ/GDAL settings: a bare
+# ``import mapnik`` points them at the wheel's data and breaks rasterio in this worker.
+mapnik = _mapnik()
 
 ZONES = [
     ("locuințe individuale", "L1a", "residential"),
@@ -70,3 +73,9 @@ def test_wms_rules_decide_as_the_palette(
         if rule.legend and mapnik.Expression(rule.filter or "true").evaluate(feature)
     ]
     assert matched == [zone_family(function, code).title]
+
+
+def test_loading_mapnik_leaves_rasterio_working() -> None:
+    from rasterio.crs import CRS
+
+    assert CRS.from_epsg(3844).to_epsg() == 3844
