@@ -105,8 +105,17 @@ _MISSING_NUMBERS = """
 _NO_MISSING = "SELECT NULL::text AS n, NULL::bigint AS ord, NULL::json AS history WHERE false"
 
 # The share of the subject inside {area} (a geometry expression), or 1/0 for a point.
+# The first test settles the common case cheaply and exactly: when the centre of the
+# subject lies in the area, farther from the area's boundary than any point of the
+# subject (``reach``), the subject is inside. Both are computed by PostGIS itself (a
+# point-in-polygon test and a point-to-boundary distance), several times faster than
+# GEOS's ``ST_CoveredBy`` on a UAT or intravilan outline of a thousand vertices, which
+# remains for subjects near the boundary. (The intravilan outlines are therefore picked
+# by their boxes alone: the share's tests do the rest, without a second exact test.)
 _SHARE = """
     CASE WHEN {area} IS NULL OR s.geom IS NULL THEN NULL
+         WHEN ST_Intersects(s.centre, {area})
+              AND ST_Distance(s.centre, ST_Boundary({area})) > s.reach THEN 1.0
          WHEN ST_CoveredBy(s.geom, {area}) THEN 1.0
          WHEN NOT ST_Intersects(s.geom, {area}) THEN 0.0
          WHEN s.area > 0 THEN ST_Area(ST_Intersection({area}, s.geom)) / s.area
@@ -125,7 +134,9 @@ WITH drawn AS (
 ), subject AS (
     {subject}
 ), s AS (
-    SELECT geom, coalesce(ST_Area(geom), 0) AS area, ST_Dimension(geom) AS dim FROM subject
+    SELECT geom, coalesce(ST_Area(geom), 0) AS area, ST_Dimension(geom) AS dim,
+           centre, ST_MaxDistance(centre, geom) AS reach
+    FROM subject, ST_Centroid(subject.geom) AS centre
 ), missing AS (
     {missing}
 ), uat AS (
@@ -133,7 +144,7 @@ WITH drawn AS (
 ), intra AS (
     SELECT ST_Union(i.geom) AS geom, count(*) AS n
     FROM core.intravilan i, s
-    WHERE i.uat_siruta = :uat AND ST_Intersects(i.geom, s.geom)
+    WHERE i.uat_siruta = :uat AND i.geom && s.geom
       AND i.valid_from <= :t AND (i.valid_to IS NULL OR i.valid_to > :t)
 ), intra_known AS (
     SELECT EXISTS (
@@ -257,7 +268,7 @@ SELECT json_build_object(
     'groups', (SELECT array_length(ST_ClusterWithin(geom, {touching}), 1) FROM parcels),
     'subject', (SELECT json_build_object(
         'area', round(s.area::numeric, 2), 'dimension', s.dim,
-        'x', ST_X(ST_Centroid(s.geom)), 'y', ST_Y(ST_Centroid(s.geom))) FROM s),
+        'x', ST_X(s.centre), 'y', ST_Y(s.centre)) FROM s),
     'lonlat', (SELECT json_build_object('lon', ST_X(c), 'lat', ST_Y(c))
                FROM (SELECT ST_Centroid(ST_Collect(p.geom_etrs89)) AS c FROM parcels p
                      HAVING count(p.geom_etrs89) = count(*) AND count(*) > 0) x),

@@ -207,6 +207,32 @@ def test_outside_the_intravilan(conn: Connection, demo: DemoCity) -> None:
     assert answer["intravilan"] == {"inside": "inside", "share": 1.0}
 
 
+def test_shares_of_the_uat_and_intravilan_near_and_across_their_boundaries(
+    conn: Connection, demo: DemoCity
+) -> None:
+    """The shares agree with shapely wherever the drawn square lies: well inside (the
+    quick test decides), inside but close to the boundary (the exact test decides), and
+    across it."""
+    for outline, field in ((demo.city.intravilan, "intravilan"), (demo.city.boundary, "uat")):
+        edge = shapely.get_exterior_ring(shapely.get_geometry(outline, 0))
+        corner = shapely.get_coordinates(edge)[0]
+        inward = shapely.point_on_surface(shapely.buffer(outline, -300))
+        cases = {
+            "inside": shapely.box(inward.x - 10, inward.y - 10, inward.x + 10, inward.y + 10),
+            "across": shapely.box(*(corner - 40), *(corner + 40)),
+        }
+        near = shapely.intersection(cases["across"], outline)
+        if near.area > 0:
+            # Inside the outline, its centre within its own size of the boundary.
+            cases["near"] = shapely.buffer(near, -0.5)
+        for name, square in cases.items():
+            expected = shapely.area(shapely.intersection(square, outline)) / square.area
+            answer = ask(
+                conn, {"geometry": json.loads(shapely.to_geojson(square)), "crs": "EPSG:3844"}
+            )
+            assert answer[field]["share"] == pytest.approx(expected, abs=1e-3), (field, name)
+
+
 # -- dates ----------------------------------------------------------------------------------
 def point_in(outline: shapely.Geometry) -> list[float]:
     point = shapely.point_on_surface(shapely.buffer(outline, -50))
