@@ -52,8 +52,10 @@ from importers.demo.load import load_demo
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO / "var" / "bench"
-DATABASE = "urbangis_bench_location"
 PARCELS = int(os.environ.get("BENCH_PARCELS", "1000000"))
+# One database per size: a run at another size never reloads (and locks) the database a
+# run at the reference size is reading.
+DATABASE = "urbangis_bench_location" + ("" if PARCELS == 1_000_000 else f"_{PARCELS}")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 PASSES = int(os.environ.get("BENCH_PASSES", "3"))
