@@ -7,19 +7,23 @@ Input: a deterministic perturbed grid of 8-vertex parcels over ~40 × 40 km of S
 Ours: ``urbangis import cadastre`` (in a child process, so its peak memory is its own)
 with validation on: CRS check against the municipality, geometry validation and repair,
 key, measured-area and sliver checks, duplicate and overlap detection, ETRS89 twins
-(TransDatRO), COPY into staging, versioned merge into ``cadastre.parcel`` with all its
-indexes and constraints, one transaction, run record. Peer: ``ogr2ogr -f PostgreSQL``
-(COPY, one transaction, no spatial index during the load) into a fresh table, followed
-by the GiST index and ANALYZE, timed end to end (performance-anchors.md, S6).
+(TransDatRO), then, this being a first import of the UAT, a binary COPY straight into
+``cadastre.parcel`` (``importers.direct``) with its foreign keys and version rule
+checked, its seven indexes rebuilt and ANALYZE, one transaction, run record. Peer:
+``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no spatial index during the load) into
+a fresh table, followed by the GiST index and ANALYZE, timed end to end
+(performance-anchors.md, S6).
 
-Run from the repository root: ``.venv/bin/python benchmarks/bench_import.py [N]``.
-The last lines are ``RESULT import_1m ours=<features/s> peer=<features/s> ratio=<r>``
-and the peak memory of our import.
+Run from the repository root: ``.venv/bin/python benchmarks/bench_import.py [N]`` (or
+``BENCH_PARCELS=N``; 1 000 000 by default). The last lines are
+``RESULT import_1m ours=<features/s> peer=<features/s> ratio=<r>``, the peak memory of
+our import and the machine's load average (other work on the machine slows both sides).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -131,7 +135,7 @@ def run_peer(url: URL, gpkg: Path) -> float:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else PARCELS
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_PARCELS", PARCELS))
     gpkg = parcels_file(count)
     cluster = EmbeddedCluster(Settings(data_dir=DATA_DIR))
     cluster.ensure_running()
@@ -156,6 +160,8 @@ def main() -> None:
     print(f"RESULT {label} ours={ours_rate:.0f} peer={peer_rate:.0f} ratio={ratio:.3f}")
     peak = int(ours["peak_bytes"])  # type: ignore[call-overload]
     print(f"MEMORY {label} ours_peak={peak / 2**30:.2f} GiB (target < 1.5 GB)")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"LOAD {label} load average {load} (2 cores, shared)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -33,7 +35,7 @@ from importers.readers.batch import FeatureBatch, VectorSource
 from importers.report import ImportReport
 from importers.runner import RunRequest, run_import
 from importers.sourcecrs import municipality
-from importers.values import booleans, numbers, texts
+from importers.values import boolean_array, number_array, text_array
 from importers.vector import Converted, VectorJob, complete, create, stage_source
 
 MODES = ("append", "replace")
@@ -230,6 +232,8 @@ def _import_vectors(
         progress,
         source_crs=options.source_crs,
         batch_size=options.batch_size,
+        run_id=run_id,
+        direct_ok=len(sources) == 1,
     )
     create(job)
     provided: set[str] = set()
@@ -245,7 +249,7 @@ def _import_vectors(
         report.note(f"{source.info.name}: {fields.describe()}")
         provided.update(fields.columns)
         stage_source(job, source, fields, parcel_values if parcels else building_values)
-    require_staged(conn, target, report)
+    require_staged(conn, target, report, staged=job.staged)
     summed = [c for c in ("measured_area", "legal_area") if c in provided] if parcels else []
     if parcels:
         provided.add("cadastral_number")
@@ -259,9 +263,12 @@ def _import_vectors(
     )
 
 
-def require_staged(conn: Connection, target: Target, report: ImportReport) -> None:
-    """Fail when nothing importable remains (every feature rejected, or none at all)."""
-    if staged_count(conn, target):
+def require_staged(
+    conn: Connection, target: Target, report: ImportReport, *, staged: int | None = None
+) -> None:
+    """Fail when nothing importable remains (every feature rejected, or none at all).
+    ``staged``: the count when the caller kept it (else the staging table is counted)."""
+    if staged if staged is not None else staged_count(conn, target):
         return
     read = report.counts["read"]
     if read == 0:
@@ -272,57 +279,62 @@ def require_staged(conn: Connection, target: Target, report: ImportReport) -> No
     raise InvalidInput(f"nothing to import: all {read} features were rejected ({reasons}){example}")
 
 
-def _column(batch: FeatureBatch, fields: FieldMap, target: str) -> np.ndarray | None:
+def _column(batch: FeatureBatch, fields: FieldMap, target: str) -> np.ndarray | pa.Array | None:
+    """The source column feeding ``target``: its Arrow array when the reader has one."""
     source = fields.source(target)
-    return batch.columns.get(source) if source else None
+    if not source:
+        return None
+    if batch.arrow is not None and source in batch.arrow:
+        return batch.arrow[source]
+    return batch.columns.get(source)
 
 
-def _labeller(batch: FeatureBatch, keys: list[str | None], key_label: str) -> Any:
+def _labeller(batch: FeatureBatch, keys: pa.Array, key_label: str) -> Any:
     def label(index: int) -> str:
-        key = keys[index]
+        key = keys[index].as_py()
         return f"{key_label} {key}" if key is not None else batch.label(index)
 
     return label
 
 
 def parcel_values(batch: FeatureBatch, fields: FieldMap, report: ImportReport) -> Converted:
-    """The parcel columns of one batch of an OGR source."""
+    """The parcel columns of one batch of an OGR source (Arrow arrays)."""
     count = len(batch)
-    keys = texts(_column(batch, fields, "cadastral_number"), count)
+    keys = text_array(_column(batch, fields, "cadastral_number"), count)
     label = _labeller(batch, keys, "cadastral number")
-    columns: dict[str, list[Any]] = {"cadastral_number": keys}
+    columns: dict[str, Any] = {"cadastral_number": keys}
     for name in PARCEL_TEXT:
-        columns[name] = texts(_column(batch, fields, name), count)
+        columns[name] = text_array(_column(batch, fields, name), count)
     for name in ("measured_area", "legal_area"):
-        values = numbers(
-            _column(batch, fields, name), label, name, report, minimum=0, maximum=MAX_AREA
+        columns[name] = number_array(
+            _column(batch, fields, name), count, label, name, report, minimum=0, maximum=MAX_AREA
         )
-        columns[name] = values or [None] * count
-    columns["intravilan"] = booleans(_column(batch, fields, "intravilan")) or [None] * count
-    columns["address_id"] = [None] * count
-    return Converted(columns, keys, columns["measured_area"])
+    columns["intravilan"] = boolean_array(_column(batch, fields, "intravilan"), count)
+    columns["address_id"] = pa.nulls(count, pa.int64())
+    measured = columns["measured_area"] if fields.source("measured_area") else None
+    return Converted(columns, keys, measured)
 
 
 def building_values(batch: FeatureBatch, fields: FieldMap, report: ImportReport) -> Converted:
     """The building columns of one batch of an OGR source (OSM, GeoPackage, ...)."""
     count = len(batch)
-    keys = texts(_column(batch, fields, "source_id"), count)
+    keys = text_array(_column(batch, fields, "source_id"), count)
     label = _labeller(batch, keys, "source id")
-    columns: dict[str, list[Any]] = {"source_id": keys}
+    columns: dict[str, Any] = {"source_id": keys}
     for name in BUILDING_TEXT:
-        columns[name] = texts(_column(batch, fields, name), count)
+        columns[name] = text_array(_column(batch, fields, name), count)
     for name in ("footprint_area", "floor_area"):
-        columns[name] = (
-            numbers(_column(batch, fields, name), label, name, report, minimum=0, maximum=MAX_AREA)
-            or [None] * count
+        columns[name] = number_array(
+            _column(batch, fields, name), count, label, name, report, minimum=0, maximum=MAX_AREA
         )
-    levels = numbers(
-        _column(batch, fields, "levels"), label, "levels", report, minimum=0, maximum=200
+    levels = number_array(
+        _column(batch, fields, "levels"), count, label, "levels", report, minimum=0, maximum=200
     )
-    columns["levels"] = [int(v) if v is not None else None for v in levels] or [None] * count
-    columns["height_m"] = [None] * count
-    columns["is_legal"] = [None] * count
-    return Converted(columns, keys, columns["footprint_area"])
+    columns["levels"] = pc.floor(levels).cast(pa.int64())
+    columns["height_m"] = pa.nulls(count, pa.float64())
+    columns["is_legal"] = pa.nulls(count, pa.bool_())
+    measured = columns["footprint_area"] if fields.source("footprint_area") else None
+    return Converted(columns, keys, measured)
 
 
 def current_parcels(conn: Connection, uat_siruta: int) -> int:

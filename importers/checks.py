@@ -13,7 +13,10 @@ validation (``shapely.coverage_invalid_edges``) first flags, tile by tile, the f
 having an edge inside another feature (it is silent for features that only share
 edges); the exact shared-area test then runs only on pairs involving a flagged feature.
 Tiles take every feature whose box meets them, so two features whose boxes meet are
-always validated together: no overlap is missed at a tile border.
+always validated together: no overlap is missed at a tile border. Vector imports flag
+features from the rings kept while staging (``importers.coverage``, which first drops
+the features whose every edge is shared with a neighbour); CGXML imports read them back
+from the staging table here.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from importers.merge import GEOMETRY_KEY, Target
+from importers.merge import GEOMETRY_KEY, Target, index_stage, index_stage_keys
 from importers.report import Finding, ImportReport
 
 MAX_LISTED = 8
@@ -45,29 +48,34 @@ def _described(alias: str, target: Target) -> str:
 
 def merge_duplicates(
     conn: Connection, target: Target, report: ImportReport, summed: Sequence[str] = ()
-) -> int:
-    """Fold staged rows sharing a key into the first of them; returns rows removed."""
+) -> dict[int, int]:
+    """Fold staged rows sharing a key into the first of them; returns, for each row
+    removed, the row it was folded into."""
     keys = [k for k in target.key if k != GEOMETRY_KEY]
     if not keys:
-        return 0
+        return {}
     key_list = ", ".join(keys)
+    not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
     groups = conn.execute(
         sa.text(
             f"SELECT {key_list}, array_agg(row_no ORDER BY row_no), "  # noqa: S608
             f"array_agg(label ORDER BY row_no) FROM {target.stage} "
-            f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)} "
-            f"GROUP BY {key_list} HAVING count(*) > 1"
+            f"WHERE ({key_list}) IN (SELECT {key_list} FROM {target.stage} WHERE {not_null} "
+            f"GROUP BY {key_list} HAVING count(*) > 1) GROUP BY {key_list}"
         )
     ).all()
     if not groups:
-        return 0
+        return {}
+    index_stage_keys(conn, target)
     first_rows = []
     others: list[int] = []
+    folded: dict[int, int] = {}
     for group in groups:
         key_text = " / ".join(str(v) for v in group[: len(keys)])
         rows, labels = list(group[len(keys)]), list(group[len(keys) + 1])
         first_rows.append(rows[0])
         others.extend(rows[1:])
+        folded.update((int(row), int(rows[0])) for row in rows[1:])
         listed = ", ".join(labels[:MAX_LISTED]) + (" …" if len(labels) > MAX_LISTED else "")
         report.add(
             Finding(
@@ -98,7 +106,7 @@ def merge_duplicates(
         sa.text(f"DELETE FROM {target.stage} WHERE row_no = ANY(:rows)"),  # noqa: S608
         {"rows": others},
     )
-    return len(others)
+    return folded
 
 
 def coverage_suspects(conn: Connection, target: Target) -> list[int]:
@@ -147,17 +155,25 @@ def _tile_suspects(
 
 
 def report_overlaps(
-    conn: Connection, target: Target, report: ImportReport, tolerance_m2: float
+    conn: Connection,
+    target: Target,
+    report: ImportReport,
+    tolerance_m2: float,
+    *,
+    suspects: Sequence[int] | None = None,
 ) -> int:
     """Pairs of staged features whose interiors overlap by at least ``tolerance_m2``.
 
-    Only features flagged by ``coverage_suspects`` are tested (module docstring). Big
-    flagged polygons (a merged road lot, a flood plain) are cut with ST_Subdivide
-    first, so each exact test compares a small piece with one neighbour.
+    Only flagged features are tested: ``suspects`` (row numbers) when the caller has
+    them, else those of ``coverage_suspects`` (module docstring). Big flagged polygons
+    (a merged road lot, a flood plain) are cut with ST_Subdivide first, so each exact
+    test compares a small piece with one neighbour.
     """
-    suspects = coverage_suspects(conn, target)
+    if suspects is None:
+        suspects = coverage_suspects(conn, target)
     if not suspects:
         return 0
+    index_stage(conn, target, keys=False)
     conn.execute(sa.text("DROP TABLE IF EXISTS pg_temp.overlap_parts"))
     conn.execute(
         sa.text(
@@ -165,7 +181,7 @@ def report_overlaps(
             f"SELECT row_no, ST_Subdivide(geom, :limit) AS geom "
             f"FROM {target.stage} WHERE row_no = ANY(:rows)"
         ),
-        {"limit": SUBDIVIDE_VERTICES, "rows": suspects},
+        {"limit": SUBDIVIDE_VERTICES, "rows": list(suspects)},
     )
     pairs = conn.execute(
         sa.text(

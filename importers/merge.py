@@ -14,26 +14,27 @@ statements inside the import's one transaction:
 Geometries compare equal when identical or equal after snapping both to a millimetre
 grid (a reprojection or a 3-decimal file must not make everything "changed"). Table
 and column names come from the ``Target`` definitions in this package, never from input.
+
+A first import (no current version in the scope) needs no matching at all: every staged
+row is inserted with one plain ``INSERT … SELECT``. Big inserts drop the target's
+secondary indexes and rebuild them after (one sorted build beats a million insertions);
+the version rule of parcels stays checked by its statement trigger (migration 0007).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis_core.bulk import copy_rows, drop_secondary_indexes, recreate_indexes
+from gis_core.bulk import drop_secondary_indexes, recreate_indexes
 
 GEOMETRY_KEY = "geom"
 SNAP_GRID = 0.001  # metres: equality tolerance of geometries in a metric storage CRS
 BULK_ROWS = 50_000  # inserts this large rebuild the target's indexes instead
-# First imports this large also rebuild the version exclusion constraint: at 100 000
-# rows keeping it and rebuilding it cost the same (~40 s each, loaded machine); at a
-# million, a million GiST insertions took ~20 min and one build is a fraction of that.
-EXCLUSION_REBUILD_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,24 @@ def create_stage(conn: Connection, target: Target) -> None:
     )
 
 
-def stage_rows(
-    conn: Connection, target: Target, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    """COPY rows (in ``columns`` order) into the staging table."""
-    return copy_rows(conn, target.stage, columns, rows)
+def index_stage(conn: Connection, target: Target, *, keys: bool = True) -> None:
+    """The staging table's GiST index (and key index), then its statistics."""
+    name = target.stage.split(".")[1]
+    conn.execute(
+        sa.text(f"CREATE INDEX IF NOT EXISTS {name}_geom ON {target.stage} USING gist (geom)")
+    )
+    if keys:
+        index_stage_keys(conn, target)
+    conn.execute(sa.text(f"ANALYZE {target.stage}"))
 
 
-def index_stage(conn: Connection, target: Target) -> None:
-    conn.execute(sa.text(f"CREATE INDEX ON {target.stage} USING gist (geom)"))
+def index_stage_keys(conn: Connection, target: Target) -> None:
     keys = [k for k in target.key if k != GEOMETRY_KEY]
     if keys:
-        conn.execute(sa.text(f"CREATE INDEX ON {target.stage} ({', '.join(keys)})"))
-    conn.execute(sa.text(f"ANALYZE {target.stage}"))
+        name = target.stage.split(".")[1]
+        conn.execute(
+            sa.text(f"CREATE INDEX IF NOT EXISTS {name}_key ON {target.stage} ({', '.join(keys)})")
+        )
 
 
 def _scope_sql(target: Target, alias: str) -> tuple[str, dict[str, Any]]:
@@ -152,6 +158,9 @@ def merge(
 ) -> MergeCounts:
     """Merge the staged rows into the target (see the module docstring)."""
     scope, params = _scope_sql(target, "o")
+    if not _has_current(conn, target, scope, params):
+        return _insert_all(conn, target, run_id, provided)
+    conn.execute(sa.text(f"ANALYZE {target.stage}"))
     compared = [c for c in target.data_columns if c in provided]
     same = " AND ".join(
         [*(f"s.{c} IS NOT DISTINCT FROM o.{c}" for c in compared), _geometry_equal("s", "o")]
@@ -197,18 +206,7 @@ def merge(
             {"now": now},
         )
     if counts.inserted or counts.changed:
-        saved = (
-            # The exclusion constraint on versions too, for a big first import: its GiST
-            # index takes ~20 minutes of single insertions at a million rows.
-            drop_secondary_indexes(
-                conn,
-                [target.table],
-                exclusions=counts.inserted >= EXCLUSION_REBUILD_ROWS
-                and _first_import(conn, target, params),
-            )
-            if _bulk(conn, target, counts)
-            else []
-        )
+        saved = drop_secondary_indexes(conn, [target.table]) if _bulk(conn, target, counts) else []
         _insert_versions(conn, target, run_id, provided, now)
         recreate_indexes(conn, saved)
         if saved:
@@ -239,14 +237,58 @@ def _bulk(conn: Connection, target: Target, counts: MergeCounts) -> bool:
     return rows >= max(float(estimate or 0), 0.0)
 
 
-def _first_import(conn: Connection, target: Target, params: Mapping[str, Any]) -> bool:
-    """Whether the scope holds no version at all yet (a first import of the UAT)."""
-    scope = " AND ".join(f"o.{column} = :scope{n}" for n, column in enumerate(target.scope))
-    found = conn.execute(
-        sa.text(f"SELECT EXISTS (SELECT 1 FROM {target.table} o WHERE {scope or 'true'})"),  # noqa: S608
-        dict(params),
-    ).scalar_one()
-    return not found
+def _has_current(conn: Connection, target: Target, scope: str, params: Mapping[str, Any]) -> bool:
+    """Whether the scope holds a current version (else every staged row is new)."""
+    return bool(
+        conn.execute(
+            sa.text(f"SELECT EXISTS (SELECT 1 FROM {target.table} o WHERE {scope})"),  # noqa: S608
+            dict(params),
+        ).scalar_one()
+    )
+
+
+def _insert_all(
+    conn: Connection, target: Target, run_id: int | None, provided: Sequence[str]
+) -> MergeCounts:
+    """A first import: every staged row becomes the current version, in staging order."""
+    conn.execute(sa.text("DROP TABLE IF EXISTS pg_temp.merge_match"))
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE merge_match ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT row_no, NULL::bigint AS old_id, false AS same FROM {target.stage} LIMIT 0"
+        )
+    )
+    counts = MergeCounts(inserted=staged_count(conn, target))
+    if not counts.inserted:
+        return counts
+    now = conn.execute(sa.text("SELECT now()")).scalar_one()
+    saved = drop_secondary_indexes(conn, [target.table]) if _bulk(conn, target, counts) else []
+    scope_columns = list(target.scope)
+    data = list(target.data_columns)
+    params: dict[str, Any] = {"run": run_id, "now": now}
+    scope_values = []
+    for number, column in enumerate(scope_columns):
+        params[f"scope{number}"] = target.scope[column]
+        scope_values.append(f":scope{number}")
+    columns = [*scope_columns, *data, *target.geometry_columns, "valid_from", "import_run_id"]
+    values = [
+        *scope_values,
+        *(f"s.{c}" if c in provided else "NULL" for c in data),
+        *(f"s.{c}" for c in target.geometry_columns),
+        ":now",
+        ":run",
+    ]
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {target.table} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {target.stage} s"
+        ),
+        params,
+    )
+    recreate_indexes(conn, saved)
+    if saved:
+        conn.execute(sa.text(f"ANALYZE {target.table}"))
+    return counts
 
 
 def _insert_versions(

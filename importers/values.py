@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from importers.report import Finding, ImportReport
+
+Column: TypeAlias = np.ndarray | pa.Array | None
 
 TRUE_WORDS = frozenset({"true", "1", "da", "yes", "y", "t", "intravilan"})
 FALSE_WORDS = frozenset({"false", "0", "nu", "no", "n", "f", "extravilan"})
@@ -42,6 +46,74 @@ def texts(values: np.ndarray | None, count: int) -> list[str | None]:
     if values is None:
         return [None] * count
     return [text(v) for v in values.tolist()]
+
+
+def text_array(values: Column, count: int) -> pa.Array:
+    """``texts`` of a whole column as an Arrow string array; Arrow text and integer
+    columns are converted by Arrow kernels (whitespace trimmed, blanks empty)."""
+    if values is None:
+        return pa.nulls(count, pa.string())
+    if isinstance(values, pa.Array):
+        kind = values.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            trimmed = pc.utf8_trim_whitespace(values).cast(pa.string())
+            return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        if pa.types.is_integer(kind):
+            return values.cast(pa.string())
+        values = np.asarray(values.to_pylist(), dtype=object)
+    return pa.array(texts(values, count), type=pa.string())
+
+
+def number_array(
+    values: Column,
+    count: int,
+    labels: Callable[[int], str],
+    field: str,
+    report: ImportReport,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> pa.Array:
+    """``numbers`` of a whole column as an Arrow float64 array (empty: null); Arrow
+    integer and float columns are checked with numpy, others value by value."""
+    if values is None:
+        return pa.nulls(count, pa.float64())
+    if isinstance(values, pa.Array) and (
+        pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+    ):
+        x = np.asarray(values.cast(pa.float64()).fill_null(np.nan).to_numpy(), dtype=np.float64)
+        x = x.copy()
+        for index in np.flatnonzero(np.isinf(x)).tolist():
+            report.add(Finding("bad_number", f"{x[index]!r} is not a number", labels(index), field))
+        x[np.isinf(x)] = np.nan
+        low = x < minimum if minimum is not None else np.zeros(count, dtype=bool)
+        high = x > maximum if maximum is not None else np.zeros(count, dtype=bool)
+        for index in np.flatnonzero(low | high).tolist():
+            report.add(
+                Finding(
+                    "bad_number",
+                    f"{x[index]:g} is out of range ({minimum}…{maximum})",
+                    labels(index),
+                    field,
+                )
+            )
+        x[low | high] = np.nan
+        return pa.array(x, type=pa.float64(), from_pandas=True)
+    if isinstance(values, pa.Array):
+        values = np.asarray(values.to_pylist(), dtype=object)
+    parsed = numbers(values, labels, field, report, minimum=minimum, maximum=maximum)
+    return pa.array(parsed, type=pa.float64())
+
+
+def boolean_array(values: Column, count: int) -> pa.Array:
+    """``booleans`` of a whole column as an Arrow boolean array."""
+    if values is None:
+        return pa.nulls(count, pa.bool_())
+    if isinstance(values, pa.Array):
+        if pa.types.is_boolean(values.type):
+            return values
+        values = np.asarray(values.to_pylist(), dtype=object)
+    return pa.array(booleans(values), type=pa.bool_())
 
 
 def number(value: Any) -> float | None:

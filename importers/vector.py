@@ -11,23 +11,40 @@ merge) happens here, once, for parcels, buildings, zones and restrictions alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from sqlalchemy.engine import Connection
 
+from gis_core.bulk import copy_arrays
 from gis_core.twins import fill_missing_twins
 from gis_core.validation import EMPTY, MISSING, REJECTIONS, thinness, to_polygonal
-from importers import checks
+from importers import checks, direct
+from importers.coverage import EdgeSketch
+from importers.direct import DirectLoad, KeyedSource
 from importers.fields import FieldMap
-from importers.geometry import decode_wkb, ewkb, reproject, swap_axes, twins, unreadable_reason
-from importers.merge import Target, create_stage, index_stage, merge, stage_rows
+from importers.geometry import (
+    Rings,
+    close_lines,
+    decode_wkb,
+    reproject,
+    storage_ewkb,
+    swap_axes,
+    twin_ewkb,
+    unreadable_reason,
+)
+from importers.merge import GEOMETRY_KEY, MergeCounts, Target, create_stage, merge
 from importers.progress import Progress
 from importers.readers.batch import FeatureBatch, VectorSource
 from importers.report import Finding, ImportReport
 from importers.sourcecrs import CrsDecision, Municipality, decide, fits, sample_coordinates
+from importers.staging import StageWriter
+from importers.values import text_array
 
 # Measured vs computed area: reported beyond both limits.
 AREA_TOLERANCE_SHARE = 0.05
@@ -37,13 +54,32 @@ SLIVER_AREA_M2 = 0.5
 DEFAULT_BATCH = 50_000
 
 
+# A column of values: a list, a numpy array, or an Arrow array (the vectorised readers).
+Values: TypeAlias = list[Any] | np.ndarray | pa.Array
+
+
 @dataclass
 class Converted:
     """A batch's values for the staged columns; ``keys`` label features and reject keyless ones."""
 
-    columns: dict[str, list[Any]]
-    keys: list[str | None] | None = None
-    measured_area: list[float | None] | None = None
+    columns: Mapping[str, Values]
+    keys: Values | None = None
+    measured_area: Values | None = None
+
+    def key(self, index: int) -> Any:
+        if self.keys is None:
+            return None
+        if isinstance(self.keys, pa.Array):
+            return self.keys[index].as_py()
+        return self.keys[index]
+
+    def missing_keys(self, count: int) -> np.ndarray:
+        """Which features have no key (all False when the target has no key column)."""
+        if self.keys is None:
+            return np.zeros(count, dtype=bool)
+        if isinstance(self.keys, pa.Array):
+            return np.asarray(self.keys.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        return np.array([key is None for key in self.keys], dtype=bool)
 
 
 Converter = Callable[[FeatureBatch, FieldMap, ImportReport], Converted]
@@ -64,6 +100,18 @@ class VectorJob:
     check_outside: bool = True
     decisions: list[CrsDecision] = field(default_factory=list)
     next_row: int = 0  # row numbers of features staged without a reader (CGXML)
+    run_id: int | None = None
+    direct_ok: bool = False  # a big first import may skip staging (importers.direct)
+    direct: DirectLoad | None = None
+    row_offset: int = 0  # added to a reader's feature numbers: row numbers stay unique
+    writer: StageWriter | None = None  # COPYs in the background while stage_source runs
+    sketch: EdgeSketch = field(default_factory=EdgeSketch)  # rings for the overlap test
+    keys: list[pa.Array] = field(default_factory=list)  # staged natural keys
+    staged_rows: list[np.ndarray] = field(default_factory=list)  # their row numbers
+    staged_labels: list[pa.Array] = field(default_factory=list)  # and labels
+    staged: int = 0
+    missing_twins: int = 0  # staged geometries without their ETRS89 twin
+    closed_lines: int = 0  # boundaries drawn as closed lines, read as areas
 
 
 def stage_source(
@@ -74,13 +122,51 @@ def stage_source(
     *,
     northing_first: bool = False,
 ) -> None:
-    """Read ``source`` batch by batch into the target's staging table."""
+    """Read ``source`` batch by batch into the target's staging table (or straight into
+    the target, see ``importers.direct``)."""
     info = source.info
     job.progress.start(info.name, info.feature_count)
+    job.row_offset = job.next_row
+    _begin_direct(job, source, fields)
+    if job.direct is not None:
+        writer = StageWriter(job.conn, job.target.table, job.direct.columns())
+    else:
+        writer = StageWriter(job.conn, job.target.stage, stage_columns(job.target))
+    job.writer = writer
+    try:
+        job.next_row += _stage_batches(job, source, fields, convert, northing_first)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        job.writer = None
+    for finding in source.findings():
+        job.report.counts["read"] += 1 if finding.rejected else 0
+        job.report.add(finding)
+    if job.closed_lines:
+        job.report.note(
+            f"{info.name}: {job.closed_lines} boundaries drawn as closed lines read as areas"
+        )
+        job.closed_lines = 0
+    job.progress.finish()
+
+
+def _stage_batches(
+    job: VectorJob,
+    source: VectorSource,
+    fields: FieldMap,
+    convert: Converter,
+    northing_first: bool,
+) -> int:
+    info = source.info
     decision: CrsDecision | None = None
+    writer = job.writer
+    read = 0
     for batch in source.batches(job.batch_size):
+        read += len(batch)
         job.report.counts["read"] += len(batch)
-        geoms, unread = decode_wkb(job.conn, batch.wkb)
+        geoms, unread = decode_wkb(job.conn, batch.wkb, ready=writer.wait if writer else None)
         if decision is None:
             decision = decide(
                 info.name,
@@ -98,10 +184,38 @@ def stage_source(
             )
         stage_batch(job, batch, geoms, unread, decision, fields, convert)
         job.progress.advance(len(batch))
-    for finding in source.findings():
-        job.report.counts["read"] += 1 if finding.rejected else 0
-        job.report.add(finding)
-    job.progress.finish()
+    return read
+
+
+def _begin_direct(job: VectorJob, source: VectorSource, fields: FieldMap) -> None:
+    """Load straight into the target when ``importers.direct`` applies: a first import
+    of one big source whose reader can list the key column."""
+    if not job.direct_ok or job.direct is not None or job.staged:
+        return
+    keys = [k for k in job.target.key if k != GEOMETRY_KEY]
+    source_key = fields.source(keys[0]) if len(keys) == 1 else None
+    expected = source.info.feature_count
+    if source_key is None or expected is None or not hasattr(source, "read_column"):
+        return
+    job.direct = direct.begin(
+        job.conn,
+        job.target,
+        job.run_id,
+        cast(KeyedSource, source),
+        source_key,
+        expected,
+        text_array,
+    )
+    if job.direct is not None:
+        job.report.note(
+            f"first import of {expected} features: loaded straight into {job.target.table}"
+        )
+
+
+def stage_columns(target: Target) -> list[str]:
+    """The staging table's columns, in the order every batch is COPYed."""
+    helpers = [name for name, _ in target.helpers]
+    return ["row_no", "label", *target.data_columns, *helpers, *target.geometry_columns]
 
 
 def stage_batch(
@@ -116,10 +230,13 @@ def stage_batch(
     """Validate, reproject and COPY one batch (rejected features are reported, not staged)."""
     report = job.report
     converted = convert(batch, fields, report)
-    labels = _labels(batch, converted, job.target.key_label)
+    labels = _Labels(batch, converted, job.target.key_label)
     if decision.swap_axes:
         geoms = swap_axes(geoms)
     geoms = _swap_stray_features(job, geoms, decision, labels)
+    geoms, closed = close_lines(geoms)
+    if closed.any():
+        job.closed_lines += int(closed.sum())
     moved = reproject(geoms, decision.epsg, job.storage_srid)
     result = to_polygonal(moved.geoms)
     rejected = np.array(result.rejected, dtype=object)
@@ -128,7 +245,7 @@ def stage_batch(
     rejected[unread] = "unreadable_geometry"
     rejected[moved.failed & ~unread] = "transform_failed"
     if converted.keys is not None:
-        no_key = np.array([k is None for k in converted.keys], dtype=bool)
+        no_key = converted.missing_keys(len(batch))
         rejected[no_key & (rejected == None)] = "missing_key"  # noqa: E711
     _report_rejections(report, rejected, labels, moved.reason, job.target.key_label, batch.wkb)
     accepted = np.flatnonzero(rejected == None)  # noqa: E711
@@ -141,12 +258,18 @@ def stage_batch(
     _check_areas(report, kept[drawn], accepted[drawn], converted, labels)
     if job.check_outside:
         _check_outside(report, job.place, kept[drawn], accepted[drawn], labels)
-    twin = twins(kept, job.storage_srid) if job.target.twin else None
-    _copy(job, batch, converted, labels, accepted, kept, twin)
+    rings = Rings.of(kept)
+    geometry = {"geom": storage_ewkb(kept, rings, job.storage_srid)}
+    if job.target.twin:
+        twin = twin_ewkb(kept, rings, job.storage_srid)
+        job.missing_twins += int(np.count_nonzero(drawn & _nulls(twin)))
+        geometry["geom_etrs89"] = twin
+    job.sketch.add(job.row_offset + batch.start + accepted, kept, rings)
+    _copy(job, batch, converted, accepted, geometry)
 
 
 def _swap_stray_features(
-    job: VectorJob, geoms: np.ndarray, decision: CrsDecision, labels: list[str]
+    job: VectorJob, geoms: np.ndarray, decision: CrsDecision, labels: _Labels
 ) -> np.ndarray:
     """Features written in the other axis order than the rest of the source are swapped
     back and reported (GML readers swap lat/lon only where a geometry declares it)."""
@@ -176,16 +299,24 @@ def _swap_stray_features(
     return result
 
 
-def _labels(batch: FeatureBatch, converted: Converted, key_label: str) -> list[str]:
-    if converted.keys is None:
-        return [batch.label(i) for i in range(len(batch))]
-    return [
-        f"{key_label} {key}" if key is not None else batch.label(i)
-        for i, key in enumerate(converted.keys)
-    ]
+class _Labels:
+    """How findings name each feature of a batch ("cadastral number 12", "feature 7"),
+    made only for the features a finding is about."""
+
+    def __init__(self, batch: FeatureBatch, converted: Converted, key_label: str) -> None:
+        self.batch = batch
+        self.converted = converted
+        self.key_label = key_label
+
+    def __getitem__(self, index: int | np.integer) -> str:
+        index = int(index)
+        key = self.converted.key(index)
+        if key is not None:
+            return f"{self.key_label} {key}"
+        return self.batch.label(index)
 
 
-def _keep_without_geometry(report: ImportReport, rejected: np.ndarray, labels: list[str]) -> None:
+def _keep_without_geometry(report: ImportReport, rejected: np.ndarray, labels: _Labels) -> None:
     """Features of a register without a drawing are kept, geometry empty, and reported."""
     for index in np.flatnonzero((rejected == MISSING) | (rejected == EMPTY)):
         report.add(
@@ -201,7 +332,7 @@ def _keep_without_geometry(report: ImportReport, rejected: np.ndarray, labels: l
 def _report_rejections(
     report: ImportReport,
     rejected: np.ndarray,
-    labels: list[str],
+    labels: _Labels,
     transform_reason: str | None,
     key_label: str,
     wkb: np.ndarray,
@@ -221,7 +352,7 @@ def _report_rejections(
 
 
 def _report_repairs(
-    report: ImportReport, repaired: np.ndarray, reasons: np.ndarray, labels: list[str]
+    report: ImportReport, repaired: np.ndarray, reasons: np.ndarray, labels: _Labels
 ) -> None:
     for index in np.flatnonzero(repaired):
         report.counts["repaired"] += 1
@@ -239,16 +370,13 @@ def _check_areas(
     geoms: np.ndarray,
     accepted: np.ndarray,
     converted: Converted,
-    labels: list[str],
+    labels: _Labels,
 ) -> None:
     if geoms.size == 0:
         return
     area = shapely.area(geoms)
     if converted.measured_area is not None:
-        measured = np.array(
-            [converted.measured_area[i] for i in accepted.tolist()], dtype=np.float64
-        )
-        measured = np.nan_to_num(measured, nan=0.0)
+        measured = np.nan_to_num(_floats(converted.measured_area)[accepted], nan=0.0)
         difference = np.abs(area - measured)
         outlier = (measured > 0) & (difference > AREA_TOLERANCE_M2)
         outlier &= difference > AREA_TOLERANCE_SHARE * measured
@@ -279,7 +407,7 @@ def _check_outside(
     place: Municipality,
     geoms: np.ndarray,
     accepted: np.ndarray,
-    labels: list[str],
+    labels: _Labels,
 ) -> None:
     if place.boundary is None or geoms.size == 0:
         return
@@ -296,34 +424,89 @@ def _check_outside(
         )
 
 
+def _floats(values: Values) -> np.ndarray:
+    """A column as float64, NaN where empty."""
+    if isinstance(values, pa.Array):
+        return np.asarray(values.cast(pa.float64()).fill_null(np.nan).to_numpy(), dtype=np.float64)
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def _take(values: Values | None, picked: np.ndarray) -> Values | None:
+    if values is None:
+        return None
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(picked))
+    if isinstance(values, np.ndarray):
+        return values[picked]
+    return [values[i] for i in picked.tolist()]
+
+
+def _nulls(values: pa.Array) -> np.ndarray:
+    return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _copy(
     job: VectorJob,
     batch: FeatureBatch,
     converted: Converted,
-    labels: list[str],
     accepted: np.ndarray,
-    geoms: np.ndarray,
-    twin: np.ndarray | None,
+    geometry: Mapping[str, pa.Array],
 ) -> None:
     if accepted.size == 0:
         return
     target = job.target
-    picked = accepted.tolist()
-    helpers = [name for name, _ in target.helpers if name in converted.columns]
-    names = [*target.data_columns, *helpers]
-    values = [[converted.columns[name][i] for i in picked] for name in names]
-    geometry_values = [ewkb(geoms, job.storage_srid)]
-    if twin is not None:
-        geometry_values.append(ewkb(twin, 4258))
-    row_numbers = [batch.start + i for i in picked]
-    picked_labels = [batch.label(i) for i in picked]
-    columns = ["row_no", "label", *names, *target.geometry_columns]
-    stage_rows(
-        job.conn,
-        target,
-        columns,
-        zip(row_numbers, picked_labels, *values, *geometry_values, strict=True),
-    )
+    count = int(accepted.size)
+    row_no = job.row_offset + batch.start + accepted.astype(np.int64)
+    labels = _stage_labels(batch, accepted)
+    data: dict[str, Any] = {"row_no": row_no, "label": labels}
+    for name in stage_columns(target)[2:]:
+        if name not in target.geometry_columns:
+            values = _take(converted.columns.get(name), accepted)
+            data[name] = [None] * count if values is None else values
+    data.update(geometry)
+    _remember_keys(job, data)
+    job.staged_rows.append(row_no)
+    job.staged_labels.append(labels)
+    job.staged += count
+    if job.direct is not None:
+        rows, _ = job.direct.split(data, count)
+        if rows is None:
+            return
+        data = rows
+    if job.writer is not None:
+        job.writer.write(data)
+    else:
+        copy_arrays(job.conn, target.stage, data)
+
+
+def _stage_labels(batch: FeatureBatch, accepted: np.ndarray) -> pa.Array:
+    if batch.labels is not None:
+        return pa.array([str(batch.labels[i]) for i in accepted.tolist()], type=pa.string())
+    numbers = pa.array(batch.start + accepted.astype(np.int64)).cast(pa.string())
+    return pc.binary_join_element_wise("feature ", numbers, "")
+
+
+def _remember_keys(job: VectorJob, data: Mapping[str, Any]) -> None:
+    """Keep the staged keys, so duplicates are looked for in SQL only when there are any."""
+    keys = [k for k in job.target.key if k != GEOMETRY_KEY]
+    if not keys:
+        return
+    parts = [_as_text(data[k]) for k in keys]
+    job.keys.append(parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, " / "))
+
+
+def _as_text(values: Values) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values.cast(pa.string())
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def has_duplicate_keys(job: VectorJob) -> bool:
+    """Whether two staged features share a natural key (NULL keys never do)."""
+    if not job.keys:
+        return False
+    keys = pa.chunked_array(job.keys, type=pa.string()).drop_null()
+    return len(pc.unique(keys)) < len(keys)
 
 
 def complete(
@@ -335,20 +518,81 @@ def complete(
     overlap_tolerance: float | None,
     summed: Sequence[str] = (),
 ) -> Mapping[str, int]:
-    """Cross-feature checks on the staging table, then the merge and the twin check."""
+    """Cross-feature checks, the merge and the twin check.
+
+    Duplicates are merged in SQL on the staging table. The overlap test
+    (``importers.coverage``) is pure Python on the rings kept from staging, so it runs
+    while PostgreSQL merges or rebuilds the indexes, on a thread of its own.
+    """
     report = job.report
+    target = job.target
     job.progress.phase("checking duplicates and overlaps")
-    checks.merge_duplicates(job.conn, job.target, report, summed)
-    index_stage(job.conn, job.target)
-    if overlap_tolerance is not None:
-        checks.report_overlaps(job.conn, job.target, report, overlap_tolerance)
-    job.progress.phase(f"merging into {job.target.table}")
-    counts = merge(job.conn, job.target, run_id, provided=provided, replace=replace)
+    folded: Mapping[int, int] = {}
+    if job.direct is not None:
+        held = direct.held_rows(job.direct)
+        if held is not None:
+            copy_arrays(job.conn, target.stage, {c: held[c] for c in stage_columns(target)})
+            folded = checks.merge_duplicates(job.conn, target, report, summed)
+    elif has_duplicate_keys(job):
+        folded = checks.merge_duplicates(job.conn, target, report, summed)
+    job.progress.phase(f"merging into {target.table}")
+    with ThreadPoolExecutor(1, thread_name_prefix="merge") as pool:
+        merging = pool.submit(_merge, job, run_id, provided, replace)
+        try:
+            pairs = _overlaps(job, overlap_tolerance, folded)
+        finally:
+            counts = merging.result()
+    _report_overlaps(job, pairs)
+    job.sketch = EdgeSketch()
     for name, value in counts.as_dict().items():
         report.counts[name] += value
-    if job.target.twin:
-        fill_missing_twins(job.conn, job.target.table, job.storage_srid)
     return counts.as_dict()
+
+
+def _merge(
+    job: VectorJob, run_id: int | None, provided: Sequence[str], replace: bool
+) -> MergeCounts:
+    if job.direct is not None:
+        counts = direct.finish(job.conn, job.direct, run_id, provided)
+    else:
+        counts = merge(job.conn, job.target, run_id, provided=provided, replace=replace)
+    if job.target.twin and job.missing_twins:
+        fill_missing_twins(job.conn, job.target.table, job.storage_srid)
+    return counts
+
+
+def _overlaps(
+    job: VectorJob, tolerance: float | None, folded: Mapping[int, int]
+) -> list[tuple[int, int, float]]:
+    if tolerance is None:
+        return []
+    flagged = job.sketch.suspects()
+    if not flagged:
+        return []
+    return job.sketch.overlaps(flagged, tolerance, folded)
+
+
+def _report_overlaps(job: VectorJob, pairs: list[tuple[int, int, float]]) -> None:
+    """Findings naming both features ("cadastral number 7 (feature 7)"), as in SQL."""
+    if not pairs:
+        return
+    rows = np.concatenate(job.staged_rows)
+    order = np.argsort(rows, kind="stable")
+    keys = pa.concat_arrays(job.keys) if job.keys else None
+    labels = pa.concat_arrays([label.cast(pa.string()) for label in job.staged_labels])
+
+    def described(row: int) -> str:
+        at = int(order[np.searchsorted(rows[order], row)])
+        label = labels[at].as_py()
+        key = keys[at].as_py() if keys is not None else None
+        if keys is None:
+            return str(label)
+        return f"{job.target.key_label} {key if key is not None else '?'} ({label})"
+
+    for left, right, area in pairs:
+        job.report.add(
+            Finding("overlap", f"overlaps {described(right)} by {area:.2f} m²", described(left))
+        )
 
 
 def create(job: VectorJob) -> None:

@@ -1,6 +1,7 @@
-"""The bulk paths of the vector import: overlaps found by coverage validation in tiles
-(none missed at a tile border, none below the tolerance), and a bulk first import that
-drops the version constraint and indexes and gets them back, also when it fails.
+"""The bulk paths of the vector import: overlaps found by the edge prefilter and coverage
+validation in tiles (none missed at a tile border, none below the tolerance), and a big
+first import loaded straight into the parcel table, indexes dropped and rebuilt, with
+duplicates merged, the version rule enforced, and nothing left behind when it fails.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyogrio
 import pytest
 import shapely
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Engine
 from gis_core.db import create_engine
 from gis_core.errors import InvalidInput
 from gis_core.settings import Settings
-from importers import checks, merge
+from importers import coverage, direct, merge
 from importers.cadastre import CadastreOptions, import_cadastre
 from importers.runner import ImportFailed
 from tests.test_import_atomic import grid_parcels
@@ -46,7 +48,7 @@ def empty(engine: Engine) -> Iterator[Engine]:
 
 
 def _schema(engine: Engine) -> tuple[list[str], list[str]]:
-    """The parcel table's index and exclusion-constraint definitions."""
+    """The parcel table's index and trigger definitions."""
     with engine.connect() as conn:
         indexes = conn.execute(
             sa.text(
@@ -54,19 +56,28 @@ def _schema(engine: Engine) -> tuple[list[str], list[str]]:
                 "AND tablename = 'parcel' ORDER BY indexdef"
             )
         ).scalars()
-        constraints = conn.execute(
+        triggers = conn.execute(
             sa.text(
-                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = 'cadastre.parcel'::regclass AND contype = 'x'"
+                "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+                "WHERE tgrelid = 'cadastre.parcel'::regclass AND NOT tgisinternal ORDER BY tgname"
             )
         ).scalars()
-        return list(indexes), list(constraints)
+        return list(indexes), list(triggers)
+
+
+def _count(engine: Engine, where: str = "true") -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(f"SELECT count(*) FROM cadastre.parcel WHERE {where}")
+            ).scalar_one()
+        )
 
 
 def test_overlaps_are_found_across_tiles_above_the_tolerance(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checks, "TILE_FEATURES", 4)  # 36 parcels → 3 × 3 tiles
+    monkeypatch.setattr(coverage, "TILE_FEATURES", 4)  # the candidates in several tiles
     path = grid_parcels(tmp_path / "overlaps.gpkg", 36, prefix="O", size=SIZE)
     frame = pyogrio.read_dataframe(path)
     # 7 pushed 5 m into its neighbour 8 (100 m²); 20 redrawn inside 21 (25 m²);
@@ -91,41 +102,80 @@ def test_a_clean_coverage_has_no_suspects(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suspects: list[list[int]] = []
-    real = checks.coverage_suspects
+    real = coverage.EdgeSketch.suspects
 
-    def spy(conn: Any, target: Any) -> list[int]:
-        suspects.append(real(conn, target))
+    def spy(sketch: coverage.EdgeSketch, tile_features: int | None = None) -> list[int]:
+        suspects.append(real(sketch, tile_features))
         return suspects[-1]
 
-    monkeypatch.setattr(checks, "coverage_suspects", spy)
+    monkeypatch.setattr(coverage.EdgeSketch, "suspects", spy)
     path = grid_parcels(tmp_path / "clean.gpkg", 25, prefix="C", size=SIZE)
     report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
     assert suspects == [[]]
     assert report.finding_counts["overlap"] == 0
 
 
-def test_a_bulk_first_import_rebuilds_the_constraint_and_indexes(
+def test_only_the_rim_of_a_clean_coverage_is_validated(tmp_path: Path) -> None:
+    """Edges shared by two neighbours clear a parcel before GEOS looks at it; a copy of a
+    parcel (its edges walked twice the same way) does not clear it, in the same batch or
+    in a later one."""
+    path = grid_parcels(tmp_path / "rim.gpkg", 100, prefix="R", size=SIZE)
+    geoms = np.asarray(pyogrio.read_dataframe(path).geometry.values, dtype=object)
+    clean = coverage.EdgeSketch()
+    clean.add(np.arange(50), geoms[:50])  # two batches: edges matched across them too
+    clean.add(np.arange(50, 100), geoms[50:])
+    rim = {i for i in range(100) if i < 10 or i >= 90 or i % 10 in (0, 9)}
+    assert set(clean.candidates().tolist()) == rim
+    assert clean.suspects() == []
+    copy = shapely.reverse(geoms[55])  # its orientation does not matter
+    same_batch = coverage.EdgeSketch()
+    same_batch.add(np.arange(101), np.asarray([*geoms, copy], dtype=object))
+    assert {55, 100} <= set(same_batch.candidates().tolist())
+    later = coverage.EdgeSketch()
+    later.add(np.arange(100), geoms)
+    later.add(np.array([100]), np.asarray([copy], dtype=object))
+    assert 100 in set(later.candidates().tolist())
+    for sketch in (same_batch, later):
+        assert {55, 100} <= set(sketch.suspects())
+        pairs = sketch.overlaps(sketch.suspects(), 1.0, {})
+        assert pairs == [(55, 100, pytest.approx(SIZE * SIZE))]
+
+
+def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a 30-parcel file a "big first import" (loaded straight into the table)."""
+    monkeypatch.setattr(merge, "BULK_ROWS", 10)
+
+
+def test_a_big_first_import_goes_straight_in_and_rebuilds_the_indexes(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(merge, "BULK_ROWS", 10)
-    monkeypatch.setattr(merge, "EXCLUSION_REBUILD_ROWS", 20)
+    _direct(monkeypatch)
     before = _schema(empty)
-    assert before[1], "the parcel table has its version exclusion constraint"
     dropped: list[list[str]] = []
-    real_drop = merge.drop_secondary_indexes
+    real_drop = direct.drop_secondary_indexes
 
-    def watch(conn: Any, tables: Any, *, exclusions: bool = True) -> list[str]:
-        dropped.append(real_drop(conn, tables, exclusions=exclusions))
+    def watch(conn: Any, tables: Any, **kwargs: Any) -> list[str]:
+        dropped.append(real_drop(conn, tables, **kwargs))
         return dropped[-1]
 
-    monkeypatch.setattr(merge, "drop_secondary_indexes", watch)
+    monkeypatch.setattr(direct, "drop_secondary_indexes", watch)
     path = grid_parcels(tmp_path / "bulk.gpkg", 30, prefix="B", size=SIZE)
     report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
     assert report.counts["inserted"] == 30
-    assert any("EXCLUDE" in statement for statement in dropped[0])
+    assert any("loaded straight into cadastre.parcel" in note for note in report.notes)
+    assert any("USING gist (geom)" in statement for statement in dropped[0])
     assert _schema(empty) == before
+    with empty.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT count(*), count(geom_etrs89), count(DISTINCT import_run_id), "
+                "sum(measured_area), min(valid_from) = max(valid_from) FROM cadastre.parcel"
+            )
+        ).one()
+    assert tuple(row) == (30, 30, 1, pytest.approx(30 * SIZE * SIZE), True)
     again = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
     assert again.counts["unchanged"] == 30 and again.counts["inserted"] == 0
+    assert not any("straight into" in note for note in again.notes)
     with empty.connect() as conn, pytest.raises(sa.exc.IntegrityError, match="ex_parcel"):
         conn.execute(
             sa.text(
@@ -136,22 +186,79 @@ def test_a_bulk_first_import_rebuilds_the_constraint_and_indexes(
         )
 
 
-def test_a_failed_bulk_first_import_leaves_the_constraint_in_place(
+def test_a_big_first_import_merges_duplicates_and_reports_findings(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(merge, "BULK_ROWS", 10)
-    monkeypatch.setattr(merge, "EXCLUSION_REBUILD_ROWS", 20)
+    _direct(monkeypatch)
+    path = grid_parcels(tmp_path / "dups.gpkg", 60, prefix="D", size=SIZE)
+    frame = pyogrio.read_dataframe(path)
+    frame.loc[5, "NR_CAD"] = frame.loc[4, "NR_CAD"]  # two pieces of D400004
+    frame.loc[9, "geometry"] = None  # a register row: kept without geometry, reported
+    frame.loc[11, "SUPRAFATA"] = -5.0  # a bad number: left empty, reported
+    pyogrio.write_dataframe(frame, path, layer="parcels")
+    report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    assert any("straight into" in note for note in report.notes)
+    assert report.counts["inserted"] == 59 and report.counts["rejected"] == 0
+    assert report.finding_counts["missing_geometry"] == 1
+    assert report.finding_counts["bad_number"] == 1
+    duplicate = next(f for f in report.findings if f.code == "duplicate_key")
+    assert "'D400004' appears in 2 features (feature 4, feature 5)" in duplicate.message
+    assert report.finding_counts["overlap"] == 0
+    with empty.connect() as conn:
+        merged = conn.execute(
+            sa.text(
+                "SELECT ST_NumGeometries(geom), ST_Area(geom), measured_area, "
+                "geom_etrs89 IS NOT NULL FROM cadastre.parcel WHERE cadastral_number = 'D400004'"
+            )
+        ).one()
+    # Two squares side by side: their union is one polygon of both areas.
+    assert merged[0] == 1 and merged[1] == pytest.approx(2 * SIZE * SIZE)
+    assert float(merged[2]) == pytest.approx(2 * SIZE * SIZE) and merged[3]
+    assert _count(empty) == 59
+    assert _count(empty, "geom IS NULL AND geom_etrs89 IS NULL") == 1
+    assert _count(empty, "measured_area IS NULL") == 1
+
+
+def test_overlapping_versions_fail_the_import_and_leave_nothing(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed version of one parcel ends in the future: the new version (from now)
+    would overlap it. Through staging and straight in alike, the import is refused,
+    naming the parcel, and the table is as it was."""
+    path = grid_parcels(tmp_path / "clash.gpkg", 30, prefix="V", size=SIZE)
+    with empty.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO cadastre.parcel (uat_siruta, cadastral_number, valid_from, valid_to) "
+                "VALUES (:u, 'V400017', now() - interval '1 year', now() + interval '1 year')"
+            ),
+            {"u": stereo.uat_siruta},
+        )
     before = _schema(empty)
-    real_insert = merge._insert_versions
+    for straight in (False, True):
+        if straight:
+            _direct(monkeypatch)
+        with pytest.raises(ImportFailed, match="ex_parcel_versions") as failed:
+            import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+        assert "parcel V400017" in str(failed.value)
+        assert _count(empty) == 1
+        assert _schema(empty) == before
 
-    def insert_then_fail(*args: Any) -> None:
-        real_insert(*args)
-        raise InvalidInput("disk full (simulated after the insert)")
 
-    monkeypatch.setattr(merge, "_insert_versions", insert_then_fail)
+def test_a_failed_big_first_import_leaves_the_schema_in_place(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _direct(monkeypatch)
+    before = _schema(empty)
+    real_finish = direct.finish
+
+    def finish_then_fail(*args: Any) -> Any:
+        real_finish(*args)
+        raise InvalidInput("disk full (simulated after the load)")
+
+    monkeypatch.setattr(direct, "finish", finish_then_fail)
     path = grid_parcels(tmp_path / "failing.gpkg", 30, prefix="F", size=SIZE)
     with pytest.raises(ImportFailed, match="simulated"):
         import_cadastre(empty, stereo, [str(path)], CadastreOptions())
     assert _schema(empty) == before
-    with empty.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM cadastre.parcel")).scalar_one() == 0
+    assert _count(empty) == 0

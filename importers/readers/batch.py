@@ -8,11 +8,12 @@ memory. Each feature carries a label that messages use to point at it in the sou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import pyarrow as pa
 
 from importers.report import Finding
 
@@ -23,8 +24,9 @@ class FeatureBatch:
 
     start: int
     wkb: np.ndarray  # object array of bytes (None = no geometry)
-    columns: dict[str, np.ndarray]
+    columns: Mapping[str, np.ndarray]  # object arrays of Python values
     labels: np.ndarray | None = None  # object array of str; None = "feature N"
+    arrow: Mapping[str, pa.Array] | None = None  # the same columns, when read as Arrow
 
     def __len__(self) -> int:
         return int(self.wkb.shape[0])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,13 @@ _configured = False
 
 
 def _configure_gdal() -> None:
-    """Corrupt GML features are skipped with a warning (turned into findings below)."""
+    """Corrupt GML features are skipped with a warning (turned into findings below);
+    DXF polylines flagged closed are read as polygons (a surveyor's parcel)."""
     global _configured
     if not _configured:
-        pyogrio.set_gdal_config_options({"GML_SKIP_CORRUPTED_FEATURES": "YES"})
+        pyogrio.set_gdal_config_options(
+            {"GML_SKIP_CORRUPTED_FEATURES": "YES", "DXF_CLOSED_LINE_AS_POLYGON": "TRUE"}
+        )
         _configured = True
 
 
@@ -209,6 +212,21 @@ class OgrSource:
                 raise InvalidInput(f"{self.display}: GDAL stopped reading: {exc}") from None
             self._collect(caught)
 
+    def read_column(self, name: str) -> pa.Array:
+        """One attribute column of every feature, without geometries (a quick pass)."""
+        try:
+            _, table = ogr_raw.read_arrow(
+                self.source,
+                layer=self.layer,
+                encoding=self.encoding,
+                where=self.where,
+                columns=[name],
+                read_geometry=False,
+            )
+        except (DataSourceError, DataLayerError) as exc:
+            raise InvalidInput(f"{self.display}: GDAL stopped reading: {exc}") from None
+        return table.column(name).combine_chunks()
+
     def sample(self, size: int) -> FeatureBatch:
         for batch in self.batches(size):
             return batch
@@ -235,16 +253,32 @@ def _to_batch(table: Any, geometry_name: str, start: int) -> FeatureBatch:
     batch = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
     names = batch.column_names
     wkb = (
-        np.asarray(batch.column(geometry_name).to_pylist(), dtype=object)
+        np.asarray(batch.column(geometry_name).to_numpy(zero_copy_only=False), dtype=object)
         if geometry_name in names
         else np.full(batch.num_rows, None, dtype=object)
     )
-    columns = {
-        name: np.asarray(batch.column(name).to_pylist(), dtype=object)
-        for name in names
-        if name != geometry_name
-    }
-    return FeatureBatch(start, wkb, columns)
+    arrow = {name: batch.column(name).combine_chunks() for name in names if name != geometry_name}
+    return FeatureBatch(start, wkb, _PythonColumns(arrow), arrow=arrow)
+
+
+class _PythonColumns(Mapping[str, np.ndarray]):
+    """Arrow columns as object arrays of Python values, converted when first asked for
+    (the vectorised converters read the Arrow arrays and never ask)."""
+
+    def __init__(self, arrow: dict[str, pa.Array]) -> None:
+        self._arrow = arrow
+        self._converted: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._converted:
+            self._converted[name] = np.asarray(self._arrow[name].to_pylist(), dtype=object)
+        return self._converted[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrow)
+
+    def __len__(self) -> int:
+        return len(self._arrow)
 
 
 def detect_dbf_encoding(dbf: Path, sample_bytes: int = 4 * 1024 * 1024) -> str | None:
