@@ -144,7 +144,7 @@ def geographic_point(value: Any) -> tuple[float, float] | None:
         return None
     # Checked like any geometry, without building one: two or three finite numbers always
     # make a valid, non-empty point.
-    coordinates = value.get("coordinates")
+    coordinates: Any = value.get("coordinates")
     _check_coordinates(coordinates, _DEPTH["Point"])
     lon, lat = float(coordinates[0]), float(coordinates[1])
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
