@@ -26,7 +26,9 @@ On a shared edge every side takes the smallest UTR code (ours: the better-ranked
   timed from the database to the answer like ours (the compute-only share is printed
   too);
 - **naive PostGIS**: one SQL statement joining the tables as they are (no subdivision,
-  no temporary tables);
+  no temporary tables), run as §3 defines the naive peer: ``max_parallel_workers_per_gather
+  = 0``; the same statement with the server's 2 parallel workers is timed once and
+  printed for the record;
 - **DuckDB spatial**: the same statement's work in DuckDB 1.5 on the same rows loaded
   from Parquet (load time excluded), printed beside ours.
 
@@ -340,8 +342,13 @@ GROUP BY p.utr_code
 """
 
 
-def naive(engine: sa.Engine) -> Answer:
-    with engine.connect() as conn:
+def naive(engine: sa.Engine, workers: int = 0) -> Answer:
+    """The statement as it is; §3 runs the naive peer without parallel workers."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("SELECT set_config('max_parallel_workers_per_gather', :w, true)"),
+            {"w": str(workers)},
+        )
         rows = conn.execute(sa.text(NAIVE)).mappings().all()
     return {
         r["utr_code"]: {
@@ -455,7 +462,7 @@ def main() -> None:
         times: dict[str, list[float]] = {"ours": [], "geopandas": [], "naive": [], "duckdb": []}
         answers: dict[str, Answer] = {}
         compute_only: list[float] = []
-        for _ in range(PASSES):
+        for turn in range(PASSES):
             for name, fn in (
                 ("ours", lambda: ours(engine)),
                 ("geopandas", lambda: geopandas_way(engine, split)),
@@ -466,7 +473,12 @@ def main() -> None:
                 times[name].append(seconds)
                 print(f"{name}: {seconds:.2f} s", flush=True)
             compute_only.append(split["compute"])
-    for name in ("geopandas", "naive", "duckdb"):
+            if turn == 0:
+                # For the record: the same statement with the server's 2 parallel workers.
+                seconds, answers["naive_parallel"] = timed(lambda: naive(engine, workers=2))
+                parallel_naive = seconds
+                print(f"naive with 2 parallel workers: {seconds:.2f} s", flush=True)
+    for name in ("geopandas", "naive", "naive_parallel", "duckdb"):
         parity(name, answers["ours"], answers[name])
     median = {name: statistics.median(values) for name, values in times.items()}
     label = "overlay_indicators_1m" if PARCELS == 1_000_000 else f"overlay_indicators_{PARCELS}"
@@ -474,6 +486,10 @@ def main() -> None:
         f"geopandas compute only (data already in memory): {statistics.median(compute_only):.2f} s"
     )
     print(f"duckdb spatial (same work, data loaded in DuckDB): {median['duckdb']:.2f} s")
+    print(
+        f"naive with 2 parallel workers (first pass only): {parallel_naive:.2f} s, "
+        f"ratio {parallel_naive / median['ours']:.2f}"
+    )
     for peer in ("geopandas", "naive"):
         speedup = median[peer] / median["ours"]
         print(

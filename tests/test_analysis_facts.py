@@ -25,9 +25,9 @@ from tests.test_indicators_support import (  # noqa: F401  (fixtures)
 SRID = 3844
 
 
-def _facts_table(conn: Connection) -> int | None:
-    """The OID of the temporary facts table: a new table has a new OID."""
-    found = conn.execute(sa.text("SELECT to_regclass('pg_temp._zf_parcel')::oid")).scalar()
+def _facts_table(conn: Connection, name: str = "_zf_parcel") -> int | None:
+    """The OID of a temporary table of facts: a new table has a new OID."""
+    found = conn.execute(sa.text(f"SELECT to_regclass('pg_temp.{name}')::oid")).scalar()
     return None if found is None else int(found)
 
 
@@ -46,12 +46,21 @@ def test_facts_are_shared_for_one_instant_and_made_again_when_data_moves(
     as_of = AsOf.of(None)
     with analysis_engine.connect() as conn, conn.begin() as outer:
         zones = analyse_zones(conn, ZoneQuery(as_of))
-        made = _facts_table(conn)
-        assert made is not None
+        made, placed = _facts_table(conn), _facts_table(conn, "_zf_placed")
+        assert made is not None and placed is not None
         request = ComputeRequest(indicators=("avg_parcel_size",), units="utr", as_of=as_of)
         outcome = compute_indicators(conn, request, SRID)[0]
-        # The indicators read the same facts: the table was not made again.
+        # The indicators on UTRs read the same facts and the same placement: neither
+        # was made again.
         assert _facts_table(conn) == made
+        assert _facts_table(conn, "_zf_placed") == placed
+        # The same parcels, in the zone analysis and in the indicator.
+        counted = sum(z["parcel_count"] for z in zones["zones"])
+        objects = conn.execute(
+            sa.text("SELECT objects FROM analysis.indicator_result WHERE run_id = :r"),
+            {"r": outcome.run_id},
+        ).scalars()
+        assert counted == sum(n or 0 for n in objects)
         assert sum(z["parcel_count"] for z in zones["zones"]) == 2000
         # The run is stored for the instant it was asked for.
         stored = conn.execute(

@@ -62,6 +62,13 @@ def test_utr_units_are_the_union_of_their_zones_with_exact_twins(analysis_engine
         d = shapely.box(x + 600, y, x + 650, y + 80)  # another UTR beside c
         plan = _plan_with_zones(conn, [("T1", a), ("T1", b), ("T1", c), ("T2", d)])
         fill_missing_twins(conn, "urbanism.zone", SRID)
+        # A zone stored without its twin still gets one.
+        conn.execute(
+            sa.text(
+                "UPDATE urbanism.zone SET geom_etrs89 = NULL WHERE plan_id = :p AND utr_code = 'T2'"
+            ),
+            {"p": plan},
+        )
         request = ComputeRequest(indicators=("avg_parcel_size",), units="utr", plan_id=plan)
         run = compute_indicators(conn, request, SRID)[0].run_id
         rows = conn.execute(

@@ -126,11 +126,22 @@ def _facts_key(conn: Connection, as_of: AsOf) -> str:
     return f"{as_of.instant.isoformat()}|{versions}"
 
 
-def _facts_made_for(conn: Connection) -> str | None:
-    if conn.execute(sa.text("SELECT to_regclass('pg_temp._zf_state')")).scalar() is None:
+def _made_for(conn: Connection, state: str) -> str | None:
+    """The key a cached temporary table was made for (``state`` holds it), or None."""
+    _checked(state)
+    if conn.execute(sa.text(f"SELECT to_regclass('pg_temp.{state}')")).scalar() is None:
         return None
-    key = conn.execute(sa.text("SELECT key FROM pg_temp._zf_state")).scalar()
+    key = conn.execute(sa.text(f"SELECT key FROM pg_temp.{state}")).scalar()
     return None if key is None else str(key)
+
+
+def _remember(conn: Connection, state: str, key: str) -> None:
+    _checked(state)
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {state}"))
+    conn.execute(
+        sa.text(f"CREATE TEMP TABLE {state} ON COMMIT DROP AS SELECT CAST(:k AS text) AS key"),
+        {"k": key},
+    )
 
 
 def create_parcel_facts(conn: Connection, as_of: AsOf) -> None:
@@ -149,7 +160,7 @@ def create_parcel_facts(conn: Connection, as_of: AsOf) -> None:
     must not have moved in between, or it is made again).
     """
     key = _facts_key(conn, as_of)
-    if _facts_made_for(conn) == key:
+    if _made_for(conn, "_zf_state") == key:
         return
     conn.execute(sa.text("DROP TABLE IF EXISTS _zf_state"))
     conn.execute(sa.text("DROP TABLE IF EXISTS _zf_parcel"))
@@ -189,10 +200,7 @@ def create_parcel_facts(conn: Connection, as_of: AsOf) -> None:
         )
     conn.execute(sa.text("CREATE INDEX ON _zf_parcel USING gist (pt)"))
     conn.execute(sa.text("ANALYZE _zf_parcel"))
-    conn.execute(
-        sa.text("CREATE TEMP TABLE _zf_state ON COMMIT DROP AS SELECT CAST(:k AS text) AS key"),
-        {"k": key},
-    )
+    _remember(conn, "_zf_state", key)
 
 
 def zone_candidates(cte: str = "zone_rule", suffix: str = "") -> str:
@@ -224,13 +232,107 @@ def zone_candidates(cte: str = "zone_rule", suffix: str = "") -> str:
 )"""
 
 
+def pug_in_force(conn: Connection, as_of: AsOf) -> int | None:
+    """The newest approved PUG in force on the day, or None."""
+    found = conn.execute(
+        sa.text(
+            "SELECT id FROM urbanism.plan WHERE plan_type = 'PUG' "
+            "AND status IN ('approved', 'expired') "
+            "AND (valid_from IS NULL OR valid_from <= :d) AND (valid_to IS NULL OR valid_to >= :d) "
+            "ORDER BY valid_from DESC NULLS LAST, id DESC LIMIT 1"
+        ),
+        {"d": as_of.day},
+    ).scalar()
+    return None if found is None else int(found)
+
+
+UNIT_KEYS = {"utr": "z.utr_code", "zones": "z.id::text"}
+
+
+def create_parcel_placement(
+    conn: Connection, as_of: AsOf, plan_id: int | None, unit_plan_id: int | None, units: str
+) -> None:
+    """Temporary ``_zf_placed``: every parcel in its zone and in its unit, in one join.
+
+    A parcel's zone is the zone analysis's (the zones of the plans in force, or of
+    ``plan_id``; the best ``rank`` where they overlap: ``zone_id`` is NULL when none
+    holds the parcel); its unit is the indicators' (``units`` = ``utr`` or ``zones``
+    of plan ``unit_plan_id``; the smallest key in code-point order on a shared edge).
+    Both come from one join of the parcels' points with the union of the two zone
+    sets, usually the same zones, run zone by zone over the GiST index of the points
+    (each zone prepared once, one cheap point-in-polygon test per candidate point);
+    one sort orders each parcel's zones, a window takes its unit. Made once per
+    transaction for the same facts, plans and units, so a zone analysis and UTR
+    indicators computed together place the parcels once. ``_zf_zone`` keeps the zones.
+    """
+    if units not in UNIT_KEYS:
+        raise ValueError(f"units {units!r} are not made of zones")
+    create_parcel_facts(conn, as_of)
+    key = f"{_facts_key(conn, as_of)}|{plan_id}|{unit_plan_id}|{units}"
+    if _made_for(conn, "_zf_placed_state") == key:
+        return
+    conn.execute(sa.text("DROP TABLE IF EXISTS _zf_placed_state, _zf_placed, _zf_zone CASCADE"))
+    params = {**as_of.params(), "plan_id": plan_id, "unit_plan": unit_plan_id}
+    columns = ", ".join(
+        f"r.{c}"
+        for c in [
+            "zone_id",
+            "plan_id",
+            "utr_code",
+            "geom",
+            "plan_title",
+            "plan_type",
+            "pot_max",
+            "cut_max",
+            "height_max_m",
+            "rank",
+            "utr_group",
+        ]
+    )
+    conn.execute(
+        sa.text(
+            f"CREATE TEMP TABLE _zf_zone ON COMMIT DROP AS WITH {zone_candidates()}, "
+            "ranked AS (SELECT *, row_number() OVER ("
+            "ORDER BY precedence, plan_from DESC NULLS LAST, zone_id) AS rank, "
+            "dense_rank() OVER (ORDER BY plan_id, utr_code) AS utr_group FROM zone_rule), "
+            f"unit_zone AS (SELECT z.id, {UNIT_KEYS[units]} AS unit_key, z.geom "
+            "FROM urbanism.zone z WHERE z.plan_id = CAST(:unit_plan AS bigint) "
+            f"AND {as_of_filter('z')} AND NOT ST_IsEmpty(z.geom)) "
+            f"SELECT {columns}, u.unit_key FROM ranked r "
+            "LEFT JOIN unit_zone u ON u.id = r.zone_id "
+            "UNION ALL SELECT u.id, NULL, NULL, u.geom, NULL, NULL, NULL, NULL, NULL, NULL, "
+            "NULL, u.unit_key FROM unit_zone u "
+            "WHERE NOT EXISTS (SELECT 1 FROM ranked r WHERE r.zone_id = u.id)"
+        ),
+        params,
+    )
+    conn.execute(sa.text("ANALYZE _zf_zone"))
+    with local_settings(conn, work_mem=BIG_WORK_MEM):
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE _zf_placed ON COMMIT DROP AS "
+                "SELECT DISTINCT ON (p.id) p.id AS parcel_id, "
+                "CASE WHEN z.rank IS NOT NULL THEN z.zone_id END AS zone_id, z.utr_group, "
+                "z.plan_id, z.utr_code, z.pot_max, z.cut_max, z.height_max_m, "
+                'min(z.unit_key COLLATE "C") OVER (PARTITION BY p.id) AS unit_key, '
+                "p.area, p.fp, p.gfa FROM _zf_zone z JOIN _zf_parcel p "
+                "ON z.geom && p.pt AND ST_Intersects(z.geom, p.pt) "
+                "ORDER BY p.id, z.rank NULLS LAST"
+            )
+        )
+    _remember(conn, "_zf_placed_state", key)
+
+
 def create_parcel_zones(
     conn: Connection, as_of: AsOf, plan_id: int | None, suffix: str = ""
 ) -> str:
     """Temporary ``_zf_parcel_zone{suffix}``: each parcel's zone, rules and facts; its name.
 
     ``_zf_zone{suffix}`` holds the candidate zones with their ``rank`` and ``utr_group``
-    (one number per plan and UTR code, so the analyses group by an integer).
+    (one number per plan and UTR code, so the analyses group by an integer). Without a
+    suffix, the placement is ``create_parcel_placement``'s (with the UTRs of the PUG in
+    force, which indicators on UTRs share); with one (a plan comparison's two sides),
+    a placement of its own.
 
     The join runs zone by zone over the GiST index of the parcels' points, so each
     zone's polygon is prepared once (PostGIS caches it while the same zone repeats)
@@ -239,6 +341,17 @@ def create_parcel_zones(
     (PUD, PUZ, PUG, then the newer plan, then the smaller id) keeps the parcel.
     """
     _checked(f"p{suffix}")
+    if not suffix:
+        create_parcel_placement(conn, as_of, plan_id, pug_in_force(conn, as_of), "utr")
+        conn.execute(sa.text("DROP VIEW IF EXISTS _zf_parcel_zone"))
+        conn.execute(
+            sa.text(
+                "CREATE TEMP VIEW _zf_parcel_zone AS SELECT parcel_id, zone_id, utr_group, "
+                "plan_id, utr_code, pot_max, cut_max, height_max_m, area, fp, gfa "
+                "FROM _zf_placed WHERE zone_id IS NOT NULL"
+            )
+        )
+        return "_zf_parcel_zone"
     zone, placed = f"_zf_zone{suffix}", f"_zf_parcel_zone{suffix}"
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {placed}, {zone}"))
     params = {

@@ -24,9 +24,11 @@ from layers.analysis.basis import (
     BIG_WORK_MEM,
     BUILDING_FP,
     BUILDING_GFA,
+    UNIT_KEYS,
     AsOf,
     as_of_filter,
     create_parcel_facts,
+    create_parcel_placement,
     local_settings,
 )
 from layers.indicators.catalogue import Indicator, IndicatorParameters
@@ -51,7 +53,7 @@ class Context:
 
 
 TEMP_TABLES = (
-    "_parcel_unit",
+    "_parcel_placed",
     "_building_unit",
     "_building",
     "_restriction",
@@ -62,7 +64,11 @@ TEMP_TABLES = (
 
 
 def drop_fact_tables(conn: Connection) -> None:
-    """Forget the facts of an earlier computation in the same transaction."""
+    """Forget the facts of an earlier computation in the same transaction.
+
+    The parcels' facts and placement (``basis``) stay: they know what they were made for.
+    """
+    conn.execute(sa.text("DROP VIEW IF EXISTS _parcel_unit"))
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {', '.join(TEMP_TABLES)}"))
 
 
@@ -71,17 +77,26 @@ def _run(conn: Connection, statement: str, params: dict[str, Any] | None = None)
 
 
 def prepare_parcels(ctx: Context) -> None:
-    """``_parcel_unit`` (parcel_id, unit_key, area): the parcels as of T in their units.
+    """View ``_parcel_unit`` (parcel_id, unit_key, area): the parcels as of T in their units.
 
     The parcels' facts are the zone analysis's (``basis.create_parcel_facts``), made
-    once per transaction and instant, so both answers share one pass over the parcels.
+    once per transaction and instant. Units made of zones (UTRs, zones) take the
+    placement the zone analysis makes too (``basis.create_parcel_placement``), so a
+    zone analysis and UTR indicators for one instant place the parcels once.
     """
     if "parcels" in ctx.prepared:
         return
-    create_parcel_facts(ctx.conn, ctx.as_of)
-    with local_settings(ctx.conn, work_mem=BIG_WORK_MEM):
-        place_points(ctx.conn, "_zf_parcel", "_parcel_unit", "parcel_id", ("area",))
-    _run(ctx.conn, "ANALYZE _parcel_unit")
+    _run(ctx.conn, "DROP VIEW IF EXISTS _parcel_unit")
+    if ctx.units.kind in UNIT_KEYS:
+        create_parcel_placement(ctx.conn, ctx.as_of, None, ctx.plan_id, ctx.units.kind)
+        source = "SELECT parcel_id, unit_key, area FROM _zf_placed WHERE unit_key IS NOT NULL"
+    else:
+        create_parcel_facts(ctx.conn, ctx.as_of)
+        with local_settings(ctx.conn, work_mem=BIG_WORK_MEM):
+            place_points(ctx.conn, "_zf_parcel", "_parcel_placed", "parcel_id", ("area",))
+        _run(ctx.conn, "ANALYZE _parcel_placed")
+        source = "SELECT parcel_id, unit_key, area FROM _parcel_placed"
+    _run(ctx.conn, f"CREATE TEMP VIEW _parcel_unit AS {source}")
     ctx.prepared.add("parcels")
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from gis_core.crs.transform import transform_geometries
 from gis_core.errors import InvalidInput, InvalidParameter, NotFound
-from layers.analysis.basis import AsOf, as_of_filter
+from layers.analysis.basis import AsOf, as_of_filter, pug_in_force
 
 STEREO70 = 3844
 ETRS89 = 4258
@@ -113,20 +113,12 @@ def reference_plan(conn: Connection, as_of: AsOf, plan_id: int | None) -> int:
         ).first():
             return plan_id
         raise NotFound(f"plan {plan_id} does not exist", locator="plan")
-    found = conn.execute(
-        sa.text(
-            "SELECT id FROM urbanism.plan WHERE plan_type = 'PUG' "
-            "AND status IN ('approved', 'expired') "
-            "AND (valid_from IS NULL OR valid_from <= :d) AND (valid_to IS NULL OR valid_to >= :d) "
-            "ORDER BY valid_from DESC NULLS LAST, id DESC LIMIT 1"
-        ),
-        {"d": as_of.day},
-    ).scalar()
+    found = pug_in_force(conn, as_of)
     if found is None:
         raise NotFound(
             f"no PUG is in force on {as_of.day.isoformat()}; pass --plan", locator="plan"
         )
-    return int(found)
+    return found
 
 
 def _zones_sql() -> str:
@@ -136,24 +128,33 @@ def _zones_sql() -> str:
         WHERE z.plan_id = :plan_id AND {as_of_filter("z")} AND z.geom IS NOT NULL"""
 
 
-# The parts a UTR is published as. A UTR's zones rarely touch each other, so only the
-# zones touching another zone of the same UTR are unioned; the others are kept as they
-# are, with the ETRS89 twins stored with them. The parts of one UTR are disjoint by
-# construction, so collecting them gives a valid multipolygon.
-_UTR_PARTS_SQL = f"""
-WITH zone AS MATERIALIZED ({_zones_sql()}),
-flagged AS (
-    SELECT z.*, EXISTS (
-        SELECT 1 FROM urbanism.zone o
-        WHERE o.plan_id = :plan_id AND {as_of_filter("o")} AND o.utr_code = z.utr_code
-          AND o.id <> z.id AND o.geom && z.geom AND ST_Intersects(o.geom, z.geom)
-    ) AS touching
-    FROM zone z
-)
-SELECT utr_code AS unit_key, rule_name AS name, geom, geom_etrs89 FROM flagged WHERE NOT touching
-UNION ALL
-SELECT utr_code, max(rule_name), ST_Multi(ST_CollectionExtract(ST_Union(geom), 3)), NULL
-FROM flagged WHERE touching GROUP BY utr_code
+# The zones a UTR is published from. A UTR's zones rarely touch each other, so only the
+# zones touching another zone of the same UTR are unioned (``merge``); the others are
+# kept as they are, with the ETRS89 twins stored with them (a zone without its twin is
+# treated like a merged one, whose twin is computed). The parts of one UTR are disjoint
+# by construction, so collecting them gives a valid multipolygon.
+_UTR_ZONES_SQL = f"""
+SELECT z.id, z.utr_code, z.rule_name, z.geom_etrs89 IS NULL OR EXISTS (
+    SELECT 1 FROM urbanism.zone o
+    WHERE o.plan_id = :plan_id AND {as_of_filter("o")} AND o.utr_code = z.utr_code
+      AND o.id <> z.id AND o.geom && z.geom AND ST_Intersects(o.geom, z.geom)
+) AS merge
+FROM ({_zones_sql()}) z WHERE NOT ST_IsEmpty(z.geom)
+"""
+_UTR_MERGED_SQL = """
+SELECT row_number() OVER () AS part_no, u.utr_code AS unit_key, max(u.rule_name) AS name,
+       ST_Multi(ST_CollectionExtract(ST_Union(z.geom), 3)) AS geom, NULL::geometry AS geom_etrs89
+FROM _unit_zone u JOIN urbanism.zone z ON z.id = u.id WHERE u.merge GROUP BY u.utr_code
+"""
+_UTR_UNITS_SQL = """
+SELECT unit_key, coalesce(max(name), unit_key) AS name,
+       ST_CollectionExtract(ST_Collect(geom), 3) AS geom,
+       ST_Multi(ST_CollectionExtract(ST_Collect(geom_etrs89), 3)) AS geom_etrs89
+FROM (SELECT u.utr_code AS unit_key, u.rule_name AS name, z.geom, z.geom_etrs89
+      FROM _unit_zone u JOIN urbanism.zone z ON z.id = u.id WHERE NOT u.merge
+      UNION ALL
+      SELECT unit_key, name, geom, geom_etrs89 FROM _unit_part) part
+GROUP BY unit_key
 """
 
 
@@ -193,25 +194,19 @@ def create_unit_tables(
 
     ``_unit`` carries each unit's ETRS89 twin (``geom_etrs89``) for publication.
     """
-    conn.execute(sa.text("DROP TABLE IF EXISTS _unit_piece, _unit_source, _unit, _unit_part"))
+    conn.execute(
+        sa.text("DROP TABLE IF EXISTS _unit_piece, _unit_source, _unit, _unit_part, _unit_zone")
+    )
     params: dict[str, Any] = {**as_of.params()}
     if spec.kind in ("utr", "zones"):
         params["plan_id"] = reference_plan(conn, as_of, plan_id)
     if spec.kind == "utr":
         conn.execute(
-            sa.text(
-                "CREATE TEMP TABLE _unit_part ON COMMIT DROP AS SELECT row_number() OVER () "
-                f"AS part_no, p.* FROM ({_UTR_PARTS_SQL}) p WHERE NOT ST_IsEmpty(p.geom)"
-            ),
-            params,
+            sa.text(f"CREATE TEMP TABLE _unit_zone ON COMMIT DROP AS {_UTR_ZONES_SQL}"), params
         )
+        conn.execute(sa.text(f"CREATE TEMP TABLE _unit_part ON COMMIT DROP AS {_UTR_MERGED_SQL}"))
         fill_twins(conn, "_unit_part", "part_no", storage_srid)
-        source = (
-            "SELECT unit_key, coalesce(max(name), unit_key) AS name, "
-            "ST_CollectionExtract(ST_Collect(geom), 3) AS geom, "
-            "ST_Multi(ST_CollectionExtract(ST_Collect(geom_etrs89), 3)) AS geom_etrs89 "
-            "FROM _unit_part GROUP BY unit_key"
-        )
+        source = _UTR_UNITS_SQL
     elif spec.kind == "zones":
         source = _zone_units_sql()
     elif spec.kind in GRID_KINDS:
