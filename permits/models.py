@@ -112,7 +112,7 @@ class ActParcel(Base):
     parcel_id: Mapped[int] = mapped_column(
         sa.ForeignKey("cadastre.parcel.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    cadastral_number: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    cadastral_number: Mapped[str] = mapped_column(sa.Text, nullable=False, index=True)
     is_primary: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, server_default=sa.false())
     method: Mapped[str] = mapped_column(sa.Text, nullable=False)
     confidence: Mapped[Decimal] = mapped_column(sa.Numeric(3, 2), nullable=False)

@@ -270,3 +270,14 @@ def test_act_twin_columns_are_etrs89_with_gist_indexes(db: Connection) -> None:
     )
     for column in found:
         assert any(f"USING gist ({column})" in index for index in indexed), column
+
+
+def test_acts_are_found_by_cadastral_number_through_an_index(db: Connection) -> None:
+    """The location check lists a parcel's acts by number: that lookup must not scan."""
+    definition = db.execute(
+        sa.text(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'permits' "
+            "AND tablename = 'act_parcel' AND indexname = 'ix_act_parcel_cadastral_number'"
+        )
+    ).scalar_one_or_none()
+    assert definition is not None and "(cadastral_number)" in definition
