@@ -6,6 +6,7 @@ says what the passes are): 2 worker processes and 4 connections each per server,
 ``wrk`` (1 thread) replaying every tile of the centre in a fixed order at 1, 8 and 32
 connections, passes of all servers alternating, and a cold pass of freshly started
 servers first (the cached server starts empty and fills its cache during that pass).
+``BENCH_ZOOMS`` (default ``14,16``) picks the zooms.
 TiPg is asked for the same properties our public tiles carry at that zoom and uses our
 64-pixel buffer, so both encode the same features and attributes (``PARITY`` lines:
 features, shared cadastral numbers, bytes). Run from the repository root:
@@ -122,7 +123,8 @@ def floor_server(settings: Settings, size: int) -> Server:
 def main() -> None:
     ensure_wrk()
     settings = prepare()
-    tiles = {z: central_tiles(z) for z in (14, 16)}
+    zooms = [int(z) for z in os.environ.get("BENCH_ZOOMS", "14,16").split(",")]
+    tiles = {z: central_tiles(z) for z in zooms}
     ours_paths = {z: [f"/tiles/parcels/{z}/{x}/{y}.mvt" for z, x, y in t] for z, t in tiles.items()}
     tipg_paths = {
         z: [

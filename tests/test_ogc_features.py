@@ -15,6 +15,7 @@ from gis_core.db import create_engine
 from gis_core.settings import Settings
 from layers import features, queries
 from layers.catalog import Catalog
+from layers.spatial import StorageBox
 from tests.test_layers_data import (
     GRID,
     ORIGIN_E,
@@ -129,6 +130,23 @@ def test_bbox_in_crs84_and_in_stereo70_select_the_same_parcels(client: FlaskClie
     expected = [str(200000 + j) for j in range(GRID)]
     assert sorted(names(crs84)) == expected
     assert sorted(names(stereo)) == expected
+
+
+def test_bbox_keeps_parcels_wholly_and_partly_inside(client: FlaskClient) -> None:
+    """Rows whose box lies inside skip the exact test; the others still take it."""
+    e1, e2 = ORIGIN_E + 2.5 * SIZE, ORIGIN_E + 4.5 * SIZE  # columns 2 and 4 halved, 3 whole
+    n1, n2 = ORIGIN_N - 10, ORIGIN_N + GRID * SIZE + 10
+    lon, lat = transform_coords(3844, 4326, [e1, e2], [n1, n2])
+    expected = sorted(str(200000 + i * GRID + j) for i in (2, 3, 4) for j in range(GRID))
+    crs84 = get_json(client, f"{ITEMS}?limit=100&bbox={lon[0]},{lat[0]},{lon[1]},{lat[1]}")
+    stereo = get_json(
+        client, f"{ITEMS}?limit=100&bbox={n1},{e1},{n2},{e2}&bbox-crs={EPSG.format(3844)}"
+    )
+    assert sorted(names(crs84)) == expected == sorted(names(stereo))
+    layer = Catalog(3844).get("parcels")
+    box = StorageBox((e1, n1, e2, n2))
+    where = str(queries.where_clause(queries.FeatureQuery(layer, "public", box=box)))
+    assert " @ ST_MakeEnvelope" in where and "ST_Intersects" in where
 
 
 def test_bbox_far_away_is_empty_not_an_error(client: FlaskClient) -> None:
