@@ -99,11 +99,10 @@ def local_settings(conn: Connection, **values: str) -> Iterator[None]:
     }
     for name, value in values.items():
         conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    # On an error the transaction (or savepoint) fails and takes the settings with it.
+    yield
+    for name, value in previous.items():
+        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
 # Memory for the sorts and hashes of a whole city (a million parcels) in one pass.
@@ -210,7 +209,7 @@ def zone_candidates(cte: str = "zone_rule", suffix: str = "") -> str:
     so one statement can hold two plan states (plan comparison).
     """
     _checked(cte, f"p{suffix}")
-    as_of, day, plan = f"as_of{suffix}", f"as_of_date{suffix}", f"plan_id{suffix}"
+    as_of = f"as_of{suffix}"
     return f"""
 {cte} AS MATERIALIZED (
     SELECT z.id AS zone_id, z.plan_id, z.utr_code, z.geom, pl.title AS plan_title,
@@ -221,15 +220,20 @@ def zone_candidates(cte: str = "zone_rule", suffix: str = "") -> str:
     FROM urbanism.zone z
     JOIN urbanism.plan pl ON pl.id = z.plan_id
     LEFT JOIN urbanism.regulation r ON r.id = z.regulation_id
-    WHERE {as_of_filter("z", as_of)}
-      AND (
+    WHERE {as_of_filter("z", as_of)} AND {_in_force(suffix)}
+)"""
+
+
+def _in_force(suffix: str = "") -> str:
+    """Zone ``z`` of plan ``pl`` is a candidate: its plan is in force, or it is the chosen one."""
+    _checked(f"p{suffix}")
+    day, plan = f"as_of_date{suffix}", f"plan_id{suffix}"
+    return f"""coalesce(
         (CAST(:{plan} AS bigint) IS NULL
          AND pl.status IN ('approved', 'expired')
          AND (pl.valid_from IS NULL OR pl.valid_from <= :{day})
          AND (pl.valid_to IS NULL OR pl.valid_to >= :{day}))
-        OR z.plan_id = CAST(:{plan} AS bigint)
-      )
-)"""
+        OR z.plan_id = CAST(:{plan} AS bigint), false)"""
 
 
 def pug_in_force(conn: Connection, as_of: AsOf) -> int | None:
@@ -248,78 +252,138 @@ def pug_in_force(conn: Connection, as_of: AsOf) -> int | None:
 
 UNIT_KEYS = {"utr": "z.utr_code", "zones": "z.id::text"}
 
+# Let PostgreSQL share the big joins with its parallel workers: the zones are a small
+# table, but each zone stands for hundreds of index probes and point tests.
+PARALLEL = {
+    "min_parallel_table_scan_size": "0",
+    "parallel_setup_cost": "0",
+    "parallel_tuple_cost": "0.01",
+}
+
+
+def unit_zones_sql(units: str) -> str:
+    """Zones ``z`` of plan ``:unit_plan`` as of ``:as_of`` with their unit key (base tables)."""
+    return (
+        f"SELECT z.id, z.geom, {UNIT_KEYS[units]} AS unit_key FROM urbanism.zone z "
+        f"WHERE z.plan_id = CAST(:unit_plan AS bigint) AND {as_of_filter('z')} "
+        "AND NOT ST_IsEmpty(z.geom)"
+    )
+
 
 def create_parcel_placement(
     conn: Connection, as_of: AsOf, plan_id: int | None, unit_plan_id: int | None, units: str
 ) -> None:
-    """Temporary ``_zf_placed``: every parcel in its zone and in its unit, in one join.
+    """Temporary ``_zf_placed``: every parcel in its zone and in its unit, with its facts.
 
     A parcel's zone is the zone analysis's (the zones of the plans in force, or of
-    ``plan_id``; the best ``rank`` where they overlap: ``zone_id`` is NULL when none
-    holds the parcel); its unit is the indicators' (``units`` = ``utr`` or ``zones``
-    of plan ``unit_plan_id``; the smallest key in code-point order on a shared edge).
-    Both come from one join of the parcels' points with the union of the two zone
-    sets, usually the same zones, run zone by zone over the GiST index of the points
-    (each zone prepared once, one cheap point-in-polygon test per candidate point);
-    one sort orders each parcel's zones, a window takes its unit. Made once per
-    transaction for the same facts, plans and units, so a zone analysis and UTR
-    indicators computed together place the parcels once. ``_zf_zone`` keeps the zones.
+    ``plan_id``; the best rank where they overlap; ``zone_id`` is NULL when none holds
+    the parcel); its unit is the indicators' (``units`` = ``utr`` or ``zones`` of plan
+    ``unit_plan_id``; the smallest key in code-point order on a shared edge). Both come
+    from one join of the union of the two zone sets (usually the same zones) with the
+    parcels, zone by zone over the parcels' GiST index: each zone is prepared once and
+    each candidate parcel costs its point on surface and one point-in-polygon test. The
+    join reads base tables only, so PostgreSQL shares it among its parallel workers;
+    one sort orders each parcel's zones and a window takes its unit. The built totals
+    follow ``create_parcel_facts``'s rules. Made once per transaction for the same
+    instant, data, plans and units, so a zone analysis and UTR indicators computed
+    together place the parcels once. ``_zf_zone`` keeps the analysis's zones (rank,
+    ``utr_group``, rules; no geometry).
     """
     if units not in UNIT_KEYS:
         raise ValueError(f"units {units!r} are not made of zones")
-    create_parcel_facts(conn, as_of)
     key = f"{_facts_key(conn, as_of)}|{plan_id}|{unit_plan_id}|{units}"
     if _made_for(conn, "_zf_placed_state") == key:
         return
-    conn.execute(sa.text("DROP TABLE IF EXISTS _zf_placed_state, _zf_placed, _zf_zone CASCADE"))
-    params = {**as_of.params(), "plan_id": plan_id, "unit_plan": unit_plan_id}
-    columns = ", ".join(
-        f"r.{c}"
-        for c in [
-            "zone_id",
-            "plan_id",
-            "utr_code",
-            "geom",
-            "plan_title",
-            "plan_type",
-            "pot_max",
-            "cut_max",
-            "height_max_m",
-            "rank",
-            "utr_group",
-        ]
+    conn.execute(
+        sa.text("DROP TABLE IF EXISTS _zf_placed_state, _zf_placed, _zf_zone, _zf_bn CASCADE")
     )
+    params = {**as_of.params(), "plan_id": plan_id, "unit_plan": unit_plan_id}
     conn.execute(
         sa.text(
-            f"CREATE TEMP TABLE _zf_zone ON COMMIT DROP AS WITH {zone_candidates()}, "
-            "ranked AS (SELECT *, row_number() OVER ("
+            f"CREATE TEMP TABLE _zf_zone ON COMMIT DROP AS WITH {zone_candidates()} "
+            "SELECT zone_id, plan_id, utr_code, plan_title, plan_type, pot_max, cut_max, "
+            "height_max_m, row_number() OVER ("
             "ORDER BY precedence, plan_from DESC NULLS LAST, zone_id) AS rank, "
-            "dense_rank() OVER (ORDER BY plan_id, utr_code) AS utr_group FROM zone_rule), "
-            f"unit_zone AS (SELECT z.id, {UNIT_KEYS[units]} AS unit_key, z.geom "
-            "FROM urbanism.zone z WHERE z.plan_id = CAST(:unit_plan AS bigint) "
-            f"AND {as_of_filter('z')} AND NOT ST_IsEmpty(z.geom)) "
-            f"SELECT {columns}, u.unit_key FROM ranked r "
-            "LEFT JOIN unit_zone u ON u.id = r.zone_id "
-            "UNION ALL SELECT u.id, NULL, NULL, u.geom, NULL, NULL, NULL, NULL, NULL, NULL, "
-            "NULL, u.unit_key FROM unit_zone u "
-            "WHERE NOT EXISTS (SELECT 1 FROM ranked r WHERE r.zone_id = u.id)"
+            "dense_rank() OVER (ORDER BY plan_id, utr_code) AS utr_group FROM zone_rule"
         ),
         params,
     )
-    conn.execute(sa.text("ANALYZE _zf_zone"))
-    with local_settings(conn, work_mem=BIG_WORK_MEM):
+    conn.execute(sa.text("ALTER TABLE _zf_zone ADD PRIMARY KEY (zone_id); ANALYZE _zf_zone"))
+    zones = (
+        "SELECT z.id AS zone_id, z.geom, "
+        f"{_in_force()} AS in_analysis, "
+        "CASE pl.plan_type WHEN 'PUD' THEN 0 WHEN 'PUZ' THEN 1 ELSE 2 END AS precedence, "
+        "pl.valid_from AS plan_from, CASE WHEN z.plan_id = CAST(:unit_plan AS bigint) "
+        f"THEN {UNIT_KEYS[units]} END AS unit_key "
+        "FROM urbanism.zone z JOIN urbanism.plan pl ON pl.id = z.plan_id "
+        f"WHERE {as_of_filter('z')} AND ({_in_force()} OR z.plan_id = CAST(:unit_plan AS bigint))"
+    )
+    order = "z.in_analysis DESC, z.precedence, z.plan_from DESC NULLS LAST, z.zone_id"
+    with local_settings(conn, work_mem=BIG_WORK_MEM, **PARALLEL):
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE _zf_bn ON COMMIT DROP AS "
+                f"SELECT b.cadastral_number, sum({BUILDING_FP}) AS fp, "
+                f"sum({BUILDING_GFA}) AS gfa, count(*) AS buildings FROM cadastre.building b "
+                f"WHERE b.cadastral_number IS NOT NULL AND {as_of_filter('b')} "
+                "GROUP BY b.cadastral_number"
+            ),
+            params,
+        )
+        conn.execute(sa.text("ANALYZE _zf_bn"))
         conn.execute(
             sa.text(
                 "CREATE TEMP TABLE _zf_placed ON COMMIT DROP AS "
-                "SELECT DISTINCT ON (p.id) p.id AS parcel_id, "
-                "CASE WHEN z.rank IS NOT NULL THEN z.zone_id END AS zone_id, z.utr_group, "
-                "z.plan_id, z.utr_code, z.pot_max, z.cut_max, z.height_max_m, "
-                'min(z.unit_key COLLATE "C") OVER (PARTITION BY p.id) AS unit_key, '
-                "p.area, p.fp, p.gfa FROM _zf_zone z JOIN _zf_parcel p "
-                "ON z.geom && p.pt AND ST_Intersects(z.geom, p.pt) "
-                "ORDER BY p.id, z.rank NULLS LAST"
-            )
+                "SELECT x.parcel_id, x.cadastral_number, x.zone_id, zz.utr_group, zz.plan_id, "
+                "zz.utr_code, zz.pot_max, zz.cut_max, zz.height_max_m, x.unit_key, x.area, "
+                "coalesce(bn.fp, 0) AS fp, coalesce(bn.gfa, 0) AS gfa, "
+                "coalesce(bn.buildings, 0) AS buildings FROM ("
+                "SELECT DISTINCT ON (p.id) p.id AS parcel_id, p.cadastral_number, "
+                "CASE WHEN z.in_analysis THEN z.zone_id END AS zone_id, "
+                'min(z.unit_key COLLATE "C") OVER w AS unit_key, ST_Area(p.geom) AS area '
+                f"FROM ({zones}) z JOIN cadastre.parcel p ON p.geom && z.geom "
+                "AND ST_Intersects(z.geom, ST_PointOnSurface(p.geom)) "
+                f"WHERE p.geom IS NOT NULL AND {as_of_filter('p')} "
+                f"WINDOW w AS (PARTITION BY p.id ORDER BY {order}, ST_Area(p.geom) "
+                "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) "
+                # The area closes the sort key (it never decides: zone ids are unique) so
+                # the workers compute it and the parcels' polygons stay where they are.
+                f"ORDER BY p.id, {order}, ST_Area(p.geom)) x "
+                "LEFT JOIN _zf_zone zz ON zz.zone_id = x.zone_id "
+                "LEFT JOIN _zf_bn bn ON bn.cadastral_number = x.cadastral_number"
+            ),
+            params,
         )
+        # Buildings whose number matches no parcel (or that have none) count on the
+        # parcel holding their point on surface.
+        loose = (
+            f"SELECT b.id, b.geom, {BUILDING_FP} AS fp, {BUILDING_GFA} AS gfa "
+            f"FROM cadastre.building b WHERE b.geom IS NOT NULL AND {as_of_filter('b')} AND "
+        )
+        conn.execute(
+            sa.text(
+                f"CREATE TEMP TABLE _zf_loose ON COMMIT DROP AS {loose} "
+                "b.cadastral_number IS NULL UNION ALL "
+                f"{loose} b.cadastral_number IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                "FROM cadastre.parcel n WHERE n.cadastral_number = b.cadastral_number "
+                f"AND n.geom IS NOT NULL AND {as_of_filter('n')})"
+            ),
+            params,
+        )
+    conn.execute(
+        sa.text(
+            "WITH placed AS (SELECT DISTINCT ON (l.id) l.id, pa.id AS parcel_id, l.fp, l.gfa "
+            "FROM _zf_loose l JOIN cadastre.parcel pa ON pa.geom && l.geom "
+            f"AND ST_Intersects(pa.geom, ST_PointOnSurface(l.geom)) AND {as_of_filter('pa')} "
+            "ORDER BY l.id, pa.id) "
+            "UPDATE _zf_placed p SET fp = p.fp + coalesce(x.fp, 0), "
+            "gfa = p.gfa + coalesce(x.gfa, 0), buildings = p.buildings + x.n "
+            "FROM (SELECT parcel_id, sum(fp) AS fp, sum(gfa) AS gfa, count(*) AS n "
+            "FROM placed GROUP BY parcel_id) x WHERE p.parcel_id = x.parcel_id"
+        ),
+        params,
+    )
+    conn.execute(sa.text("DROP TABLE _zf_loose; ANALYZE _zf_placed"))
     _remember(conn, "_zf_placed_state", key)
 
 

@@ -22,7 +22,6 @@ from layers.analysis.acts import ActsSource, acts_per_parcel_sql, probe_acts
 from layers.analysis.basis import (
     BIG_WORK_MEM,
     AsOf,
-    create_parcel_facts,
     create_parcel_zones,
     local_settings,
 )
@@ -104,7 +103,6 @@ def analyse_zones(
     if query.plan_id is not None:
         _check_plan(conn, query.plan_id)
     params: dict[str, Any] = {**query.as_of.params(), "plan_id": query.plan_id}
-    create_parcel_facts(conn, query.as_of)
     create_parcel_zones(conn, query.as_of, query.plan_id)
     with local_settings(conn, work_mem=BIG_WORK_MEM):
         rows = _zone_rows(conn, query, params)
@@ -178,8 +176,8 @@ def _zone_record(row: Any) -> dict[str, Any]:
 def _measured_cte() -> str:
     """The temporary facts (parcels placed in zones, with their areas) as CTEs."""
     return """
-WITH parcel AS (SELECT id FROM _zf_parcel),
-parcel_zone AS (SELECT * FROM _zf_parcel_zone),
+WITH parcel_zone AS (SELECT * FROM _zf_parcel_zone),
+parcel AS (SELECT parcel_id AS id FROM parcel_zone),
 measured AS (
     SELECT pz.*,
            CASE WHEN pz.area > 0 THEN pz.fp / pz.area * 100 END AS pot,

@@ -24,12 +24,14 @@ from layers.analysis.basis import (
     BIG_WORK_MEM,
     BUILDING_FP,
     BUILDING_GFA,
+    PARALLEL,
     UNIT_KEYS,
     AsOf,
     as_of_filter,
     create_parcel_facts,
     create_parcel_placement,
     local_settings,
+    unit_zones_sql,
 )
 from layers.indicators.catalogue import Indicator, IndicatorParameters
 from layers.indicators.units import PIECE_VERTICES, UnitSpec, create_unit_pieces, place_points
@@ -56,7 +58,6 @@ TEMP_TABLES = (
     "_parcel_placed",
     "_building_unit",
     "_building",
-    "_restriction",
     "_green",
     "_population",
     "_act",
@@ -104,6 +105,23 @@ def prepare_buildings(ctx: Context) -> None:
     """``_building_unit`` (building_id, unit_key, fp, gfa): buildings by their points."""
     if "buildings" in ctx.prepared:
         return
+    if ctx.units.kind in UNIT_KEYS:
+        # Units made of zones: one join of the zones with the buildings' GiST index, on
+        # base tables only, so PostgreSQL shares it among its parallel workers.
+        with local_settings(ctx.conn, work_mem=BIG_WORK_MEM, **PARALLEL):
+            _run(
+                ctx.conn,
+                "CREATE TEMP TABLE _building_unit ON COMMIT DROP AS "
+                "SELECT DISTINCT ON (b.id) b.id AS building_id, z.unit_key, "
+                f"{BUILDING_FP} AS fp, {BUILDING_GFA} AS gfa "
+                f"FROM ({unit_zones_sql(ctx.units.kind)}) z JOIN cadastre.building b "
+                "ON b.geom && z.geom AND ST_Intersects(z.geom, ST_PointOnSurface(b.geom)) "
+                f"WHERE {as_of_filter('b')} "
+                'ORDER BY b.id, z.unit_key COLLATE "C"',
+                {**ctx.as_of.params(), "unit_plan": ctx.plan_id},
+            )
+        ctx.prepared.add("buildings")
+        return
     _run(
         ctx.conn,
         "CREATE TEMP TABLE _building ON COMMIT DROP AS "
@@ -116,19 +134,6 @@ def prepare_buildings(ctx: Context) -> None:
     with local_settings(ctx.conn, work_mem=BIG_WORK_MEM):
         place_points(ctx.conn, "_building", "_building_unit", "building_id", ("fp", "gfa"))
     ctx.prepared.add("buildings")
-
-
-def prepare_restrictions(ctx: Context) -> None:
-    if "restrictions" in ctx.prepared:
-        return
-    _run(
-        ctx.conn,
-        "CREATE TEMP TABLE _restriction ON COMMIT DROP AS "
-        "SELECT r.kind, r.geom FROM urbanism.restriction r "
-        f"WHERE {as_of_filter('r')}",
-        ctx.as_of.params(),
-    )
-    ctx.prepared.add("restrictions")
 
 
 def green_source(conn: Connection) -> str:
@@ -197,14 +202,19 @@ def prepare_population(ctx: Context) -> bool:
             "(import a table per unit or population points)"
         )
         return False
+    if ctx.units.kind in UNIT_KEYS:
+        units = f"SELECT unit_key, geom FROM ({unit_zones_sql(ctx.units.kind)}) z"
+    else:
+        units = "SELECT u.unit_key, s.geom FROM _unit_source s JOIN _unit u USING (unit_no)"
     _run(
         ctx.conn,
         "CREATE TEMP TABLE _population ON COMMIT DROP AS "
         "SELECT unit_key, sum(value) AS population FROM ("
         "SELECT DISTINCT ON (f.id) f.id, f.value, u.unit_key FROM analysis.input_feature f "
         "JOIN analysis.input_layer l ON l.name = f.input_layer AND l.kind = 'population' "
-        "JOIN _unit_source s ON s.geom && f.geom AND ST_Intersects(s.geom, f.geom) "
-        "JOIN _unit u ON u.unit_no = s.unit_no ORDER BY f.id, s.unit_no) x GROUP BY unit_key",
+        f"JOIN ({units}) u ON u.geom && f.geom AND ST_Intersects(u.geom, f.geom) "
+        'ORDER BY f.id, u.unit_key COLLATE "C") x GROUP BY unit_key',
+        {**ctx.as_of.params(), "unit_plan": ctx.plan_id},
     )
     ctx.notes["population"] = "population points summed per unit"
     return True
@@ -222,7 +232,8 @@ def prepare_acts(ctx: Context) -> bool:
     _run(
         ctx.conn,
         "CREATE TEMP TABLE _act ON COMMIT DROP AS "
-        f"WITH parcel AS (SELECT id FROM _zf_parcel), {acts_per_parcel_sql(ctx.acts)} "
+        "WITH parcel AS (SELECT parcel_id AS id FROM _parcel_unit), "
+        f"{acts_per_parcel_sql(ctx.acts)} "
         "SELECT a.act_id, a.kind, a.year, a.days_to_issue, pu.unit_key FROM act_on_parcel a "
         "JOIN _parcel_unit pu ON pu.parcel_id = a.parcel_id WHERE a.year = :year",
         {"year": ctx.year},
@@ -278,22 +289,27 @@ def avg_parcel_size(ctx: Context) -> list[Partial]:
 def _restriction_share(kinds_of: Callable[[IndicatorParameters], tuple[str, ...]]) -> Any:
     def compute(ctx: Context) -> list[Partial]:
         prepare_parcels(ctx)
-        prepare_restrictions(ctx)
-        # The restrictions merged (overlaps counted once) and cut into small pieces;
-        # pieces outside, parcels through their index inside: consecutive calls share
-        # the piece, so PostGIS prepares it once (its geometry cache).
-        return _rows(
-            ctx,
-            "WITH area AS MATERIALIZED (SELECT ST_Subdivide(ST_UnaryUnion(ST_Collect("
-            "ST_MakeValid(geom))), :v) AS geom FROM _restriction "
-            "WHERE kind = ANY(CAST(:kinds AS text[]))), "
-            "hit AS (SELECT DISTINCT p.id FROM area r JOIN cadastre.parcel p "
-            "ON p.geom && r.geom AND ST_Intersects(r.geom, p.geom) "
-            f"WHERE {as_of_filter('p')}) "
-            "SELECT pu.unit_key, count(hit.id), count(*), count(*) "
-            "FROM _parcel_unit pu LEFT JOIN hit ON hit.id = pu.parcel_id GROUP BY pu.unit_key",
-            {**ctx.as_of.params(), "kinds": list(kinds_of(ctx.parameters)), "v": PIECE_VERTICES},
-        )
+        # Each restriction cut into small pieces; pieces outside, parcels through their
+        # index inside, so PostGIS prepares each piece once (its geometry cache). The
+        # join reads base tables only: PostgreSQL shares it among its parallel workers.
+        # A parcel under several restrictions counts once.
+        with local_settings(ctx.conn, work_mem=BIG_WORK_MEM, **PARALLEL):
+            return _rows(
+                ctx,
+                "WITH hit AS (SELECT DISTINCT p.id FROM urbanism.restriction r "
+                "CROSS JOIN LATERAL ST_Subdivide(ST_MakeValid(r.geom), :v) AS s(geom) "
+                "JOIN cadastre.parcel p ON p.geom && s.geom AND ST_Intersects(s.geom, p.geom) "
+                f"WHERE r.kind = ANY(CAST(:kinds AS text[])) AND {as_of_filter('r')} "
+                f"AND {as_of_filter('p')}) "
+                "SELECT pu.unit_key, count(hit.id), count(*), count(*) "
+                "FROM _parcel_unit pu LEFT JOIN hit ON hit.id = pu.parcel_id "
+                "GROUP BY pu.unit_key",
+                {
+                    **ctx.as_of.params(),
+                    "kinds": list(kinds_of(ctx.parameters)),
+                    "v": PIECE_VERTICES,
+                },
+            )
 
     return compute
 

@@ -12,13 +12,14 @@ A units spec names them:
   (neighbourhoods, districts, census areas...).
 
 The units of a computation land in a temporary table ``_unit`` (key, number, name,
-geometry, area): the geometry is what gets published. Points are placed through
-``_unit_source`` (number, geometry): for UTRs the zones themselves, each carrying the
-number of its UTR, so UTRs are merged for publication only; for other units the unit
-itself, cut into pieces when it has many vertices. ``unit_no`` follows the keys in
-code-point order, so "the smallest key on a shared edge" is the smallest number. An
-exact partition ``_unit_piece`` (the merged units cut into small pieces under a GiST
-index) is made on demand for area overlays (green space).
+geometry, area, ETRS89 twin): the geometries are what gets published. Units made of
+zones (UTRs, zones) place points straight from the zone table (``basis.unit_zones_sql``),
+so UTRs are merged for publication only; other units place them through
+``_unit_source`` (number, geometry): the unit itself, cut into pieces when it has many
+vertices. ``unit_no`` follows the keys in code-point order, so "the smallest key on a
+shared edge" is the smallest number. An exact partition ``_unit_piece`` (the merged
+units cut into small pieces under a GiST index) is made on demand for area overlays
+(green space).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def _grid_sql(kind: str) -> str:
 def create_unit_tables(
     conn: Connection, spec: UnitSpec, as_of: AsOf, plan_id: int | None, storage_srid: int
 ) -> int:
-    """Fill ``_unit`` and ``_unit_source`` (temporary, dropped at commit); returns the count.
+    """Fill ``_unit`` (and ``_unit_source`` but for zones) for the computation; the count.
 
     ``_unit`` carries each unit's ETRS89 twin (``geom_etrs89``) for publication.
     """
@@ -236,21 +237,18 @@ def create_unit_tables(
     conn.execute(sa.text("ALTER TABLE _unit ADD PRIMARY KEY (unit_key)"))
     if spec.kind != "utr":
         fill_twins(conn, "_unit", "unit_key", storage_srid)
-    if spec.kind == "utr":
-        shapes = (
-            f"SELECT u.unit_no, z.geom FROM ({_zones_sql()}) z "
-            "JOIN _unit u ON u.unit_key = z.utr_code WHERE NOT ST_IsEmpty(z.geom)"
-        )
-    else:
-        shapes = "SELECT unit_no, geom FROM _unit"
+    if spec.kind in ("utr", "zones"):
+        # Units made of zones place their points straight from the zone table.
+        conn.execute(sa.text("ANALYZE _unit"))
+        return count
     conn.execute(
         sa.text(
             "CREATE TEMP TABLE _unit_source ON COMMIT DROP AS "
-            f"SELECT s.unit_no, c.geom FROM ({shapes}) s CROSS JOIN LATERAL ("
+            "SELECT s.unit_no, c.geom FROM _unit s CROSS JOIN LATERAL ("
             "SELECT ST_Subdivide(s.geom, :piece) AS geom WHERE ST_NPoints(s.geom) > :most "
             "UNION ALL SELECT s.geom WHERE ST_NPoints(s.geom) <= :most) c"
         ),
-        {**params, "piece": SOURCE_PIECE_VERTICES, "most": SOURCE_VERTICES},
+        {"piece": SOURCE_PIECE_VERTICES, "most": SOURCE_VERTICES},
     )
     conn.execute(sa.text("CREATE INDEX ON _unit_source USING gist (geom)"))
     conn.execute(sa.text("ANALYZE _unit; ANALYZE _unit_source"))
