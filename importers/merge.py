@@ -263,14 +263,9 @@ def _insert_all(
         return counts
     now = conn.execute(sa.text("SELECT now()")).scalar_one()
     saved = drop_secondary_indexes(conn, [target.table]) if _bulk(conn, target, counts) else []
-    scope_columns = list(target.scope)
     data = list(target.data_columns)
-    params: dict[str, Any] = {"run": run_id, "now": now}
-    scope_values = []
-    for number, column in enumerate(scope_columns):
-        params[f"scope{number}"] = target.scope[column]
-        scope_values.append(f":scope{number}")
-    columns = [*scope_columns, *data, *target.geometry_columns, "valid_from", "import_run_id"]
+    params, scope_values = _version_params(target, run_id, now)
+    columns = [*target.scope, *data, *target.geometry_columns, "valid_from", "import_run_id"]
     values = [
         *scope_values,
         *(f"s.{c}" if c in provided else "NULL" for c in data),
@@ -291,19 +286,27 @@ def _insert_all(
     return counts
 
 
+def _version_params(
+    target: Target, run_id: int | None, now: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """Bound parameters of a new version (run, instant, scope values) and the scope's
+    placeholders, in the order of ``target.scope``."""
+    params: dict[str, Any] = {"run": run_id, "now": now}
+    placeholders = []
+    for number, column in enumerate(target.scope):
+        params[f"scope{number}"] = target.scope[column]
+        placeholders.append(f":scope{number}")
+    return params, placeholders
+
+
 def _insert_versions(
     conn: Connection, target: Target, run_id: int | None, provided: Sequence[str], now: Any
 ) -> None:
-    scope_columns = list(target.scope)
     data = list(target.data_columns)
     selected = [f"s.{c}" if c in provided else f"o.{c}" for c in data]
     geometry = [f"s.{c}" for c in target.geometry_columns]
-    params: dict[str, Any] = {"run": run_id, "now": now}
-    scope_values = []
-    for number, column in enumerate(scope_columns):
-        params[f"scope{number}"] = target.scope[column]
-        scope_values.append(f":scope{number}")
-    columns = [*scope_columns, *data, *target.geometry_columns, "valid_from", "import_run_id"]
+    params, scope_values = _version_params(target, run_id, now)
+    columns = [*target.scope, *data, *target.geometry_columns, "valid_from", "import_run_id"]
     values = [*scope_values, *selected, *geometry, ":now", ":run"]
     conn.execute(
         sa.text(

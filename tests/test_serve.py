@@ -24,14 +24,15 @@ URBANGIS = Path(sys.executable).parent / "urbangis"
 STARTUP_TIMEOUT_S = 60
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _environment(settings: Settings) -> dict[str, str]:
-    """The test settings as the URBANGIS_* variables an operator would export."""
+def server_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The test settings as the URBANGIS_* variables an operator would export, plus
+    ``extra`` ones (``HOST="..."`` → ``URBANGIS_HOST``)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("URBANGIS_")}
     assert settings.database_url is not None
     env.update(
@@ -39,7 +40,19 @@ def _environment(settings: Settings) -> dict[str, str]:
         URBANGIS_DATA_DIR=str(settings.data_dir),
         URBANGIS_STORAGE_SRID=str(settings.storage_srid),
     )
+    env.update({f"URBANGIS_{name}": value for name, value in extra.items()})
     return env
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (gunicorn's graceful stop), then SIGKILL if it has not ended in 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -67,12 +80,12 @@ def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> d
 
 
 def test_serve_runs_gunicorn(settings: Settings, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     command = [str(URBANGIS), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, env=_environment(settings), stdout=output, stderr=subprocess.STDOUT
+            command, env=server_environment(settings), stdout=output, stderr=subprocess.STDOUT
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -83,13 +96,7 @@ def test_serve_runs_gunicorn(settings: Settings, tmp_path: Path) -> None:
             assert status == 200
             assert b'id="map"' in page
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
     text = log.read_text()
     assert process.returncode == 0, text
     assert "gunicorn" in text.lower()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ from click.testing import CliRunner
 
 from gis_core.db import create_engine
 from gis_core.settings import Settings
+from tests.test_serve import free_port, server_environment, stop_server
 from webmap.auth import create_api_key
 from webmap.cli import main
 from webmap.commands import serve
@@ -57,27 +56,6 @@ def test_threads_option_reaches_the_workers(
     assert os.environ["URBANGIS_THREADS"] == "6"
     refused = CliRunner().invoke(main, ["serve", "--threads", "0"])
     assert refused.exit_code != 0 and "threads" in refused.output.lower()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _environment(settings: Settings, port: int) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("URBANGIS_")}
-    assert settings.database_url is not None
-    env.update(
-        URBANGIS_DATABASE_URL=settings.database_url.get_secret_value(),
-        URBANGIS_DATA_DIR=str(settings.data_dir),
-        URBANGIS_STORAGE_SRID=str(settings.storage_srid),
-        URBANGIS_HOST="127.0.0.1",
-        URBANGIS_PORT=str(port),
-        URBANGIS_WORKERS="1",
-        URBANGIS_THREADS="3",
-    )
-    return env
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -132,12 +110,14 @@ def test_threaded_server_answers_concurrent_checks_on_kept_alive_connections(
             ).scalars()
         )
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [str(URBANGIS), "serve"],
-            env=_environment(location_demo_settings, port),
+            env=server_environment(
+                location_demo_settings, HOST="127.0.0.1", PORT=str(port), WORKERS="1", THREADS="3"
+            ),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -147,13 +127,7 @@ def test_threaded_server_answers_concurrent_checks_on_kept_alive_connections(
             with ThreadPoolExecutor(CLIENTS) as pool:
                 results = list(pool.map(lambda batch: _checks(port, key, batch), batches))
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
     for batch, seen in zip(batches, results, strict=True):
         assert [status for status, _, _ in seen] == [200] * len(batch), log.read_text()
         assert [found for _, found, _ in seen] == [[number] for number in batch]
