@@ -170,3 +170,33 @@ def test_a_unit_with_many_vertices_places_its_parcels(analysis_engine: Engine) -
         outer.rollback()
     assert pieces > 1
     assert objects == int(shapely.intersects(disc, points).sum()) > 0
+
+
+def test_big_unit_geometries_are_stored_with_lz4(analysis_engine: Engine) -> None:
+    """Merged UTR geometries are written compressed with lz4 (pglz spends long on them)."""
+    with analysis_engine.connect() as conn, conn.begin() as outer:
+        has_lz4 = conn.execute(
+            sa.text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                "WHERE name = 'default_toast_compression'"
+            )
+        ).scalar()
+        if not has_lz4:
+            outer.rollback()
+            return
+        run = compute_indicators(
+            conn, ComputeRequest(indicators=("avg_parcel_size",), units="utr"), SRID
+        )[0].run_id
+        methods = set(
+            conn.execute(
+                sa.text(
+                    "SELECT pg_column_compression(geom) FROM analysis.indicator_result "
+                    "WHERE run_id = :r AND pg_column_size(geom) > 4096"
+                ),
+                {"r": run},
+            ).scalars()
+        )
+        setting = conn.execute(sa.text("SHOW default_toast_compression")).scalar()
+        outer.rollback()
+    assert "lz4" in methods and "pglz" not in methods
+    assert setting == "pglz"

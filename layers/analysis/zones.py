@@ -51,10 +51,7 @@ def _group_column(by: str) -> str:
 
 def _histogram_sql() -> str:
     """Parcels per POT bin of 10 % (the last bin holds parcels built over 100 %)."""
-    bin_of = f"least(floor(pz.fp / pz.area * 10), {POT_BINS})"
-    counts = ", ".join(
-        f"count(*) FILTER (WHERE pz.area > 0 AND {bin_of} = {k})" for k in range(POT_BINS + 1)
-    )
+    counts = ", ".join(f"count(*) FILTER (WHERE pz.pot_bin = {k})" for k in range(POT_BINS + 1))
     return f"ARRAY[{counts}]"
 
 
@@ -175,13 +172,15 @@ def _zone_record(row: Any) -> dict[str, Any]:
 
 def _measured_cte() -> str:
     """The temporary facts (parcels placed in zones, with their areas) as CTEs."""
-    return """
-WITH parcel_zone AS (SELECT * FROM _zf_parcel_zone),
+    return f"""
+WITH parcel_zone AS NOT MATERIALIZED (SELECT * FROM _zf_parcel_zone),
 parcel AS (SELECT parcel_id AS id FROM parcel_zone),
 measured AS (
     SELECT pz.*,
            CASE WHEN pz.area > 0 THEN pz.fp / pz.area * 100 END AS pot,
-           CASE WHEN pz.area > 0 THEN pz.gfa / pz.area END AS cut
+           CASE WHEN pz.area > 0 THEN pz.gfa / pz.area END AS cut,
+           CASE WHEN pz.area > 0 THEN least(floor(pz.fp / pz.area * 10), {POT_BINS})::int END
+               AS pot_bin
     FROM parcel_zone pz
 )"""
 

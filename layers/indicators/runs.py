@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gis_core.errors import Conflict, InvalidParameter, NotFound
 from layers.analysis.acts import ActsSource, probe_acts
-from layers.analysis.basis import AsOf, as_of_filter
+from layers.analysis.basis import AsOf, as_of_filter, fast_compression, local_settings
 from layers.indicators import catalogue
 from layers.indicators.catalogue import Indicator, IndicatorParameters
 from layers.indicators.postgis import (
@@ -234,6 +234,31 @@ def input_versions(conn: Connection, ctx: Context) -> dict[str, Any]:
     return versions
 
 
+def _insert_results(
+    conn: Connection, run_id: int, indicator: Indicator, rows: list[Partial]
+) -> None:
+    """One result row per unit, with the unit's geometry and its ETRS89 twin."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO analysis.indicator_result (run_id, unit_key, unit_name, value, "
+            "numerator, denominator, objects, geom, geom_etrs89) "
+            "SELECT :run, u.unit_key, u.name, "
+            "CASE WHEN x.den > 0 THEN :factor * x.num / x.den END, x.num, x.den, x.obj, "
+            "u.geom, u.geom_etrs89 FROM _unit u LEFT JOIN unnest("
+            "CAST(:keys AS text[]), CAST(:nums AS float8[]), CAST(:dens AS float8[]), "
+            "CAST(:objs AS bigint[])) AS x(k, num, den, obj) ON x.k = u.unit_key"
+        ),
+        {
+            "run": run_id,
+            "factor": indicator.factor,
+            "keys": [r[0] for r in rows],
+            "nums": [r[1] for r in rows],
+            "dens": [r[2] for r in rows],
+            "objs": [r[3] for r in rows],
+        },
+    )
+
+
 def store_run(
     conn: Connection,
     ctx: Context,
@@ -274,25 +299,8 @@ def store_run(
         ).scalar_one()
     )
     rows = list(partials)
-    conn.execute(
-        sa.text(
-            "INSERT INTO analysis.indicator_result (run_id, unit_key, unit_name, value, "
-            "numerator, denominator, objects, geom, geom_etrs89) "
-            "SELECT :run, u.unit_key, u.name, "
-            "CASE WHEN x.den > 0 THEN :factor * x.num / x.den END, x.num, x.den, x.obj, "
-            "u.geom, u.geom_etrs89 FROM _unit u LEFT JOIN unnest("
-            "CAST(:keys AS text[]), CAST(:nums AS float8[]), CAST(:dens AS float8[]), "
-            "CAST(:objs AS bigint[])) AS x(k, num, den, obj) ON x.k = u.unit_key"
-        ),
-        {
-            "run": run_id,
-            "factor": indicator.factor,
-            "keys": [r[0] for r in rows],
-            "nums": [r[1] for r in rows],
-            "dens": [r[2] for r in rows],
-            "objs": [r[3] for r in rows],
-        },
-    )
+    with local_settings(conn, **fast_compression(conn)):
+        _insert_results(conn, run_id, indicator, rows)
     conn.execute(
         sa.text(
             "UPDATE analysis.indicator_run SET summary = (SELECT jsonb_build_object("

@@ -39,7 +39,13 @@ from sqlalchemy.engine import Connection
 
 from gis_core.crs.transform import transform_geometries
 from gis_core.errors import InvalidInput, InvalidParameter, NotFound
-from layers.analysis.basis import AsOf, as_of_filter, pug_in_force
+from layers.analysis.basis import (
+    AsOf,
+    as_of_filter,
+    fast_compression,
+    local_settings,
+    pug_in_force,
+)
 
 STEREO70 = 3844
 ETRS89 = 4258
@@ -220,15 +226,16 @@ def create_unit_tables(
             "SELECT unit_key, name, geom, NULL::geometry AS geom_etrs89 FROM analysis.unit "
             "WHERE unit_set = :unit_set"
         )
-    conn.execute(
-        sa.text(
-            "CREATE TEMP TABLE _unit ON COMMIT DROP AS "
-            'SELECT unit_key, row_number() OVER (ORDER BY unit_key COLLATE "C")::int AS unit_no, '
-            "name, ST_Multi(geom) AS geom, ST_Area(geom) AS area, geom_etrs89 "
-            f"FROM ({source}) s WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)"
-        ),
-        params,
-    )
+    with local_settings(conn, **fast_compression(conn)):
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE _unit ON COMMIT DROP AS "
+                'SELECT unit_key, row_number() OVER (ORDER BY unit_key COLLATE "C")::int '
+                "AS unit_no, name, ST_Multi(geom) AS geom, ST_Area(geom) AS area, geom_etrs89 "
+                f"FROM ({source}) s WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom)"
+            ),
+            params,
+        )
     count = int(conn.execute(sa.text("SELECT count(*) FROM _unit")).scalar_one())
     if count == 0:
         raise NotFound(f"units {spec.label!r} are empty (nothing loaded?)", locator="units")
