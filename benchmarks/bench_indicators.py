@@ -481,6 +481,13 @@ def main() -> None:
     for name in ("geopandas", "naive", "naive_parallel", "duckdb"):
         parity(name, answers["ours"], answers[name])
     median = {name: statistics.median(values) for name, values in times.items()}
+    # The load of a shared machine moves between passes: each pass's own ratios too.
+    for turn in range(PASSES):
+        ratios = ", ".join(
+            f"{peer} {times[peer][turn] / times['ours'][turn]:.2f}"
+            for peer in ("geopandas", "naive", "duckdb")
+        )
+        print(f"pass {turn + 1}: ours {times['ours'][turn]:.2f} s; ratios {ratios}")
     label = "overlay_indicators_1m" if PARCELS == 1_000_000 else f"overlay_indicators_{PARCELS}"
     print(
         f"geopandas compute only (data already in memory): {statistics.median(compute_only):.2f} s"
