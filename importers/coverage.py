@@ -9,10 +9,13 @@ edge of the file, a neighbour drawn differently; or repeated in the same directi
 copy) are *candidates*. Edges are matched by hashes of their exact coordinates, and a
 match is confirmed on the coordinates, so a hash collision cannot hide an edge.
 
-Matching runs batch by batch while staging (``EdgeSketch.add``): a batch of a file is
-mostly one piece of the map, so most edges find their twin in it; those that do not are
-kept in a pool and matched once all batches are in. A directed edge seen again in a later
-batch finds no twin left in the pool, so copies are caught across batches too.
+Staging only keeps each batch's rings (``EdgeSketch.add``); matching runs when the
+candidates are asked for, after the load, on the thread that overlaps the database's
+index builds, so the busy staging loop does not pay for it. It goes batch by batch: a
+batch of a file is mostly one piece of the map, so most edges find their twin in it;
+those that do not are kept in a pool and matched once all batches are done. A directed
+edge seen again in a later batch finds no twin left in the pool, so copies are caught
+across batches too.
 
 Candidates and every feature whose box meets one go to GEOS coverage validation
 (``shapely.coverage_invalid_edges``), in tiles that take every feature whose box meets
@@ -137,13 +140,14 @@ class EdgeSketch:
     chunks: list[_Chunk] = field(default_factory=list)
     box_rows: list[np.ndarray] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
+    matched: int = 0  # chunks whose edges are matched
     pool: list[_Edges] = field(default_factory=list)  # edges still without their twin
     flagged: list[np.ndarray] = field(default_factory=list)  # rows with a bad edge
 
     def add(self, rows: np.ndarray, geoms: np.ndarray, rings: Rings | None = None) -> None:
         """Keep the rings of ``geoms`` (valid 2D Polygons/MultiPolygons, or None) of
-        ``rows`` and match their edges among themselves (module docstring). ``rings``:
-        the one-ring Polygons' coordinates when the caller has them."""
+        ``rows``; their edges are matched later (module docstring). ``rings``: the
+        one-ring Polygons' coordinates when the caller has them."""
         rows = np.asarray(rows, dtype=np.int64)
         drawn = ~shapely.is_missing(geoms)
         if not drawn.any():
@@ -160,14 +164,15 @@ class EdgeSketch:
         rest = drawn & ~simple
         if rest.any():
             chunks.append(_complex_chunk(rows[rest], geoms[rest]))
-        for chunk in chunks:
-            self.chunks.append(chunk)
-            pooled, bad = _match(chunk.edges(), final=False)
-            self.pool.append(pooled)
-            self.flagged.append(bad)
+        self.chunks.extend(chunks)
 
     def candidates(self) -> np.ndarray:
         """Rows with an edge not walked exactly once each way, across all batches."""
+        for chunk in self.chunks[self.matched :]:
+            pooled, bad = _match(chunk.edges(), final=False)
+            self.pool.append(pooled)
+            self.flagged.append(bad)
+        self.matched = len(self.chunks)
         if not self.pool:
             return np.empty(0, dtype=np.int64)
         _, bad = _match(_Edges.join(self.pool), final=True)

@@ -11,8 +11,22 @@ What staging gave is kept:
 - duplicates of a key are found first, from the key column alone (one quick read of
   the file without geometries); their features go to the staging table instead and are
   merged into one multi-part feature there (``checks.merge_duplicates``), then inserted;
-- the version rule holds: the target's statement trigger checks the whole COPY at its
-  end (migration 0007), so a clash still fails the import and leaves nothing behind;
+- the version rule holds. Its statement trigger (migration 0007) would keep every
+  loaded row in a transition table and hash-join them with the table at the end of the
+  COPY (about a third of the load's database time). When the indexes are dropped the
+  table is locked anyway, and the load first proves the check cannot fail: it takes the
+  writers' turn as the trigger does, finds no version of the scope that is current or
+  ends in the future (a new version from now on could only overlap one of those), and
+  the loaded keys are unique (checked again on the rows actually written, at the end).
+  Then the trigger is dropped for the load and recreated from its catalog definition
+  with the indexes. Otherwise the trigger stays and checks the COPY as usual;
+- every row still links to an existing import run. Its foreign key would check each row
+  with a query of its own (a fifth of the load's database time); with the indexes
+  dropped it is dropped too and added back at the end, when PostgreSQL validates it
+  with one scan. Dropping it locks the run table, so readers of the runs wait for this
+  import as readers of the parcels do; when another transaction holds that table (an
+  import of another kind is running) the key stays and checks the rows as usual, so
+  this load never waits for, or deadlocks with, another import;
 - rejections, repairs, area, sliver and overlap checks run on the batches as before.
 """
 
@@ -29,12 +43,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis_core.bulk import drop_secondary_indexes, recreate_indexes
+from gis_core.errors import InvalidInput
 from importers import merge
 from importers.merge import GEOMETRY_KEY, MergeCounts, Target
 
 # A file whose duplicates are more than this share goes through staging (they are held
 # in memory until the end here).
 MAX_DUPLICATE_SHARE = 0.05
+# How long the load waits for the run table's lock before keeping the foreign key.
+RUN_LOCK_WAIT = "200ms"
+LOCK_NOT_AVAILABLE = "55P03"
+# Version rules checked by a statement trigger (table -> trigger, guard row, rule key):
+# the no-overlap rule of parcel versions per (UAT, cadastral number), migration 0007.
+VERSION_CHECKS = {
+    "cadastre.parcel": ("tr_parcel_versions_inserted", ("uat_siruta",), "cadastral_number"),
+}
 
 
 class KeyedSource(Protocol):
@@ -51,6 +74,8 @@ class DirectLoad:
     saved: list[str] = field(default_factory=list)  # index definitions to rebuild
     held: list[dict[str, Any]] = field(default_factory=list)  # duplicates' batches
     written: int = 0
+    unchecked: bool = False  # the version trigger is suspended: keys checked at the end
+    written_keys: list[pa.Array] = field(default_factory=list)  # when ``unchecked``
 
     @property
     def key(self) -> str:
@@ -77,6 +102,8 @@ class DirectLoad:
         if keep.size == 0:
             return None, held_mask
         direct = _rows(data, keep) if held_mask.any() else dict(data)
+        if self.unchecked:
+            self.written_keys.append(direct[self.key])
         for column, value in self.target.scope.items():
             direct[column] = np.full(keep.size, value)
         direct["import_run_id"] = (
@@ -114,7 +141,82 @@ def begin(
     load = DirectLoad(target, run_id, duplicates)
     if merge._bulk(conn, target, MergeCounts(inserted=expected)):
         load.saved = drop_secondary_indexes(conn, [target.table])
+        recreate = _suspend_version_check(conn, target)
+        load.unchecked = bool(recreate)
+        load.saved.extend(recreate)
+        if run_id is not None:
+            load.saved.extend(_suspend_run_link(conn, target))
     return load
+
+
+def _suspend_run_link(conn: Connection, target: Target) -> list[str]:
+    """Drop the target's foreign key to the import runs for the load, unless its lock
+    is not free at once (module docstring); returns the statement adding it back."""
+    found = conn.execute(
+        sa.text(
+            "SELECT conname, format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, "
+            "conname, pg_get_constraintdef(oid)) FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = CAST(:table AS regclass) "
+            "AND confrelid = CAST('core.import_run' AS regclass) "
+            "AND conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = "
+            "CAST(:table AS regclass) AND attname = 'import_run_id')]"
+        ),
+        {"table": target.table},
+    ).one_or_none()
+    if found is None:
+        return []
+    name, definition = str(found[0]), str(found[1])
+    saved = str(conn.execute(sa.text("SELECT current_setting('lock_timeout')")).scalar_one())
+    try:
+        with conn.begin_nested():
+            _lock_timeout(conn, RUN_LOCK_WAIT)
+            conn.execute(sa.text(f'ALTER TABLE {target.table} DROP CONSTRAINT "{name}"'))
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return []
+    finally:
+        _lock_timeout(conn, saved)
+    return [definition]
+
+
+def _lock_timeout(conn: Connection, value: str) -> None:
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :t, true)"), {"t": value})
+
+
+def _suspend_version_check(conn: Connection, target: Target) -> list[str]:
+    """Drop the target's version trigger for the load when it cannot fail (module
+    docstring); returns the statement recreating it (none when it stays)."""
+    check = VERSION_CHECKS.get(target.table)
+    if check is None:
+        return []
+    trigger, scope_columns, key = check
+    if tuple(target.scope) != scope_columns or target.key != (key,):
+        return []
+    conn.execute(
+        sa.text("UPDATE core.version_guard SET writes = writes + 1 WHERE table_name = :table"),
+        {"table": target.table},
+    )
+    scope = " AND ".join(f"o.{column} = :scope{n}" for n, column in enumerate(target.scope))
+    params = {f"scope{n}": value for n, value in enumerate(target.scope.values())}
+    live = conn.execute(
+        sa.text(
+            f"SELECT EXISTS (SELECT 1 FROM {target.table} o WHERE {scope} "  # noqa: S608
+            "AND (o.valid_to IS NULL OR o.valid_to > now()))"
+        ),
+        params,
+    ).scalar_one()
+    definition = conn.execute(
+        sa.text(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = "
+            "CAST(:table AS regclass) AND tgname = :trigger AND tgenabled <> 'D'"
+        ),
+        {"table": target.table, "trigger": trigger},
+    ).scalar_one_or_none()
+    if live or definition is None:
+        return []
+    conn.execute(sa.text(f"DROP TRIGGER {trigger} ON {target.table}"))
+    return [str(definition)]
 
 
 def held_rows(load: DirectLoad) -> dict[str, Any] | None:
@@ -128,13 +230,32 @@ def held_rows(load: DirectLoad) -> dict[str, Any] | None:
 def finish(
     conn: Connection, load: DirectLoad, run_id: int | None, provided: Sequence[str]
 ) -> MergeCounts:
-    """Rebuild the indexes, insert the staged (merged duplicate) features, analyze."""
+    """Rebuild the indexes (and the version trigger), insert the staged (merged
+    duplicate) features, analyze."""
+    if load.unchecked:
+        _require_unique_keys(load)
     recreate_indexes(conn, load.saved)
     counts = MergeCounts(inserted=load.written)
     if load.held:
         counts.inserted += merge._insert_all(conn, load.target, run_id, provided).inserted
     conn.execute(sa.text(f"ANALYZE {load.target.table}"))
     return counts
+
+
+def _require_unique_keys(load: DirectLoad) -> None:
+    """The keys written while the version trigger was suspended are unique, as the
+    first read of the key column promised (a file rewritten during the import fails)."""
+    if not load.written_keys:
+        return
+    keys = pa.chunked_array(load.written_keys, type=pa.string())
+    counts = pc.value_counts(keys)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        raise InvalidInput(
+            f"{load.target.key_label} {repeated.field('values')[0].as_py()!r} appears in "
+            "several features that the first read of the file did not find: the file "
+            "changed during the import; nothing was written"
+        )
 
 
 def _rows(data: Mapping[str, Any], picked: np.ndarray) -> dict[str, Any]:

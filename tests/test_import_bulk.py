@@ -7,15 +7,17 @@ duplicates merged, the version rule enforced, and nothing left behind when it fa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gis_core.db import create_engine
 from gis_core.errors import InvalidInput
@@ -47,9 +49,9 @@ def empty(engine: Engine) -> Iterator[Engine]:
     yield engine
 
 
-def _schema(engine: Engine) -> tuple[list[str], list[str]]:
-    """The parcel table's index and trigger definitions."""
-    with engine.connect() as conn:
+def _schema(engine: Engine | Connection) -> tuple[list[str], list[str], list[str]]:
+    """The parcel table's index, trigger and constraint definitions."""
+    with engine.connect() if isinstance(engine, Engine) else nullcontext(engine) as conn:
         indexes = conn.execute(
             sa.text(
                 "SELECT indexdef FROM pg_indexes WHERE schemaname = 'cadastre' "
@@ -62,7 +64,30 @@ def _schema(engine: Engine) -> tuple[list[str], list[str]]:
                 "WHERE tgrelid = 'cadastre.parcel'::regclass AND NOT tgisinternal ORDER BY tgname"
             )
         ).scalars()
-        return list(indexes), list(triggers)
+        constraints = conn.execute(
+            sa.text(
+                "SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated "
+                "FROM pg_constraint WHERE conrelid = 'cadastre.parcel'::regclass ORDER BY conname"
+            )
+        ).scalars()
+        return list(indexes), list(triggers), list(constraints)
+
+
+VERSION_TRIGGER = "tr_parcel_versions_inserted"
+RUN_KEY = "fk_parcel_import_run_id_import_run"
+
+
+def _watch_load(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], list[str], list[str]]]:
+    """The parcel table's schema as the direct load's ``finish`` finds it (mid-load)."""
+    seen: list[tuple[list[str], list[str], list[str]]] = []
+    real_finish = direct.finish
+
+    def watch(conn: Connection, *args: Any) -> Any:
+        seen.append(_schema(conn))
+        return real_finish(conn, *args)
+
+    monkeypatch.setattr(direct, "finish", watch)
+    return seen
 
 
 def _count(engine: Engine, where: str = "true") -> int:
@@ -124,6 +149,7 @@ def test_only_the_rim_of_a_clean_coverage_is_validated(tmp_path: Path) -> None:
     clean = coverage.EdgeSketch()
     clean.add(np.arange(50), geoms[:50])  # two batches: edges matched across them too
     clean.add(np.arange(50, 100), geoms[50:])
+    assert clean.pool == [] and clean.matched == 0  # staging only keeps the rings
     rim = {i for i in range(100) if i < 10 or i >= 90 or i % 10 in (0, 9)}
     assert set(clean.candidates().tolist()) == rim
     assert clean.suspects() == []
@@ -159,12 +185,21 @@ def test_a_big_first_import_goes_straight_in_and_rebuilds_the_indexes(
         return dropped[-1]
 
     monkeypatch.setattr(direct, "drop_secondary_indexes", watch)
+    during = _watch_load(monkeypatch)
     path = grid_parcels(tmp_path / "bulk.gpkg", 30, prefix="B", size=SIZE)
     report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
     assert report.counts["inserted"] == 30
     assert any("loaded straight into cadastre.parcel" in note for note in report.notes)
     assert any("USING gist (geom)" in statement for statement in dropped[0])
+    # The version trigger and the run's foreign key were suspended for the load...
+    _, triggers, constraints = during[0]
+    assert not any(VERSION_TRIGGER in trigger for trigger in triggers)
+    assert not any(RUN_KEY in constraint for constraint in constraints)
+    assert any("pk_parcel" in constraint for constraint in constraints)
+    # ... and are back, validated, with the indexes.
     assert _schema(empty) == before
+    assert any(VERSION_TRIGGER in t for t in before[1])
+    assert any(RUN_KEY in c and c.endswith(" true") for c in before[2])
     with empty.connect() as conn:
         row = conn.execute(
             sa.text(
@@ -243,6 +278,56 @@ def test_overlapping_versions_fail_the_import_and_leave_nothing(
         assert "parcel V400017" in str(failed.value)
         assert _count(empty) == 1
         assert _schema(empty) == before
+
+
+def test_a_load_whose_keys_differ_from_the_first_read_fails(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version trigger is suspended because the first read of the key column found
+    every key once; if the batches then bring a key twice (the file was rewritten in
+    between), the load fails and leaves nothing, instead of two current versions."""
+    _direct(monkeypatch)
+    path = grid_parcels(tmp_path / "changed.gpkg", 30, prefix="K", size=SIZE)
+    frame = pyogrio.read_dataframe(path)
+    frame.loc[7, "NR_CAD"] = frame.loc[3, "NR_CAD"]
+    pyogrio.write_dataframe(frame, path, layer="parcels")
+    from importers.readers.ogr import OgrSource
+
+    def first_read(source: OgrSource, name: str) -> Any:  # what the file held before
+        return pa.array([f"K{400000 + i}" for i in range(30)])
+
+    monkeypatch.setattr(OgrSource, "read_column", first_read)
+    during = _watch_load(monkeypatch)
+    before = _schema(empty)
+    with pytest.raises(ImportFailed, match=r"K400003.*changed during the import"):
+        import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    assert not any(VERSION_TRIGGER in trigger for trigger in during[0][1])
+    assert _count(empty) == 0
+    assert _schema(empty) == before
+
+
+def test_the_run_key_stays_when_another_transaction_holds_the_runs(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of another kind holds the run table: the load does not wait for its
+    lock (nor deadlock with it); the foreign key stays and checks the rows itself."""
+    _direct(monkeypatch)
+    during = _watch_load(monkeypatch)
+    path = grid_parcels(tmp_path / "busy.gpkg", 30, prefix="L", size=SIZE)
+    before = _schema(empty)
+    with empty.connect() as other:
+        other.execute(
+            sa.text(
+                "INSERT INTO core.import_run (kind, source, parameters, actor) "
+                "VALUES ('zoning', 'plan.gpkg', '{}', 'test')"
+            )
+        )
+        report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+        other.rollback()
+    assert report.counts["inserted"] == 30
+    assert any(RUN_KEY in constraint for constraint in during[0][2])
+    assert not any(VERSION_TRIGGER in trigger for trigger in during[0][1])
+    assert _schema(empty) == before
 
 
 def test_a_failed_big_first_import_leaves_the_schema_in_place(
