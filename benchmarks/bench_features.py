@@ -78,7 +78,7 @@ COLD_CONNECTIONS = 8
 WORKERS = 2
 # gunicorn's worker timeout (30 s by default): big pages on a loaded machine take longer
 REQUEST_TIMEOUT = 600
-THREADS = 4  # per gunicorn worker: as many as the worker's pool has connections
+THREADS = 4  # per worker: as many as the worker's pool has connections
 PYGEOAPI = (
     "pygeoapi==0.21.0",
     "SQLAlchemy>=2.0,<2.1",
@@ -310,45 +310,55 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def our_server(settings: Settings, *, tile_cache: bool = True, name: str = "ours") -> Server:
+def our_server(
+    settings: Settings,
+    *,
+    tile_cache: bool = True,
+    name: str = "ours",
+    factory: str = "bench_features:our_app",
+) -> Server:
+    """Our app under granian, the server ``urbangis serve`` runs (no access log, as for
+    the peers)."""
     port = free_port()
-    factory = f"bench_features:our_app(tile_cache={tile_cache})"
     return Server(
         name=name,
         command=[
-            str(REPO / ".venv" / "bin" / "gunicorn"),
-            "--pythonpath",
-            str(REPO / "benchmarks"),
-            "-w",
+            str(REPO / ".venv" / "bin" / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
             str(WORKERS),
-            "-k",
-            "gthread",
-            "--threads",
+            "--blocking-threads",
             str(THREADS),
-            "-b",
-            f"127.0.0.1:{port}",
+            "--no-ws",
             "--log-level",
             "warning",
-            "--timeout",
-            str(REQUEST_TIMEOUT),
+            "--factory",
             factory,
         ],
         env={
             "URBANGIS_DATABASE_URL": bench_url().render_as_string(hide_password=False),
             "URBANGIS_DATA_DIR": str(settings.data_dir),
             "URBANGIS_POOL_SIZE": str(POOL_SIZE),
+            "BENCH_TILE_CACHE": "1" if tile_cache else "0",
+            "PYTHONPATH": str(REPO / "benchmarks"),
         },
         ready_path="/ogc/features/collections/parcels",
         port=port,
     )
 
 
-def our_app(tile_cache: bool = True) -> object:
-    """The gunicorn factory: the real app; the tile cache can be switched off."""
+def our_app() -> object:
+    """The server's factory: the real app; ``BENCH_TILE_CACHE=0`` switches the tile cache
+    off."""
     from webmap.app import create_app
 
     app = create_app()
-    if not tile_cache:
+    if os.environ.get("BENCH_TILE_CACHE") == "0":
         app.config["URBANGIS_TILE_CACHE_BYTES"] = 0
     return app
 

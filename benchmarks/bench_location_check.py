@@ -4,7 +4,7 @@ same SQL.
 Protocol (performance-anchors.md §3, scenario S1, peer A): the demo municipality with
 ``BENCH_PARCELS`` parcels (default 1 000 000) in its own database on the benchmarks'
 embedded cluster (``var/bench``), loaded once by the demo loader. Ours is
-``urbangis serve`` as deployed (gunicorn, 2 workers with the default request threads;
+``urbangis serve`` as deployed (granian, 2 workers with the default request threads;
 ``BENCH_THREADS`` sets ``URBANGIS_THREADS``, 1 = sync workers) with an API key, driven by
 ``wrk`` (1
 thread, closed loop, 8 connections) replaying a fixed list of requests: one cadastral

@@ -1,7 +1,7 @@
-"""Web map timings in a real browser (headless Chromium) against ``urbangis serve`` (gunicorn).
+"""Web map timings in a real browser (headless Chromium) against ``urbangis serve``.
 
 Measures, on a fresh database holding the demo (25 000 parcels by default), with the
-production server the README tells operators to run (``urbangis serve``: gunicorn, one
+production server the README tells operators to run (``urbangis serve``: granian, one
 app per worker process) and the machine's load average printed beside the figures:
 - map_interactive: from navigation to the map having drawn its layers (``data-ready``)
   on a deep link; peer: the same page's DOMContentLoaded (HTML + scripts, no data);
@@ -192,7 +192,7 @@ def main() -> None:
         drop_database(server, name)
     print(f"after: {load_average()}")
     print(
-        f"parcels={args.parcels} rounds={args.rounds} server=urbangis serve (gunicorn, "
+        f"parcels={args.parcels} rounds={args.rounds} server=urbangis serve (granian, "
         f"{args.workers} workers)"
     )
     print(f"map interactive p50={statistics.median(ready):.0f} ms max={max(ready):.0f} ms")

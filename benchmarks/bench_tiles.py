@@ -97,7 +97,7 @@ def cadastral_numbers(body: bytes) -> list[str]:
 
 def floor_app() -> Callable[..., Iterable[bytes]]:
     """The HTTP floor: a bare WSGI callable answering every path with
-    ``BENCH_FLOOR_BYTES`` bytes, run by the same gunicorn as our servers. No cache hit
+    ``BENCH_FLOOR_BYTES`` bytes, run by the same server (granian) as ours. No cache hit
     of ours can be cheaper; ``cached ÷ floor`` shows how much of the floor's rate our
     cache path keeps."""
     body = b"\0" * int(os.environ.get("BENCH_FLOOR_BYTES", "0"))
@@ -112,12 +112,8 @@ def floor_app() -> Callable[..., Iterable[bytes]]:
 
 
 def floor_server(settings: Settings, size: int) -> Server:
-    ours = our_server(settings, name="http_floor")
-    return replace(
-        ours,
-        command=[*ours.command[:-1], "bench_tiles:floor_app()"],
-        env={**ours.env, "BENCH_FLOOR_BYTES": str(size)},
-    )
+    ours = our_server(settings, name="http_floor", factory="bench_tiles:floor_app")
+    return replace(ours, env={**ours.env, "BENCH_FLOOR_BYTES": str(size)})
 
 
 def main() -> None:
@@ -186,7 +182,7 @@ def report_levels(z: int, connections: int | str, result: dict[str, Pass]) -> No
             f"tiles_z{z}_cached_vs_http_floor{suffix}",
             rate["ours_cached"],
             rate["http_floor"],
-            f"the same gunicorn answering fixed bytes: the most a cache hit can reach; {load}",
+            f"the same server answering fixed bytes: the most a cache hit can reach; {load}",
         )
 
 

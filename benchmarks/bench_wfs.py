@@ -1,8 +1,9 @@
 """WFS 2.0 GetFeature throughput against MapServer 8 on the same PostGIS tables.
 
 The data, the servers and the harness are those of ``bench_wms.py`` (1 000 000
-parcels, MapServer 8 FastCGI under lighttpd with 2 processes, ours under gunicorn with
-2 workers, ``wrk`` with 1 thread, closed loop, 8 connections, alternating passes).
+parcels, MapServer 8 FastCGI under lighttpd with 2 processes, ours under granian (as
+``urbangis serve``) with 2 workers, ``wrk`` with 1 thread, closed loop, 8 connections,
+alternating passes).
 Requests: GetFeature of the parcels in random 400 m boxes within 2.5 km of the centre
 (about 250 parcels each), BBOX and output in EPSG:4326 (urn form, latitude first), as
 GeoJSON (target ≥ 1.0× MapServer) and as GML 3.2 (target ≥ 0.8×). ``PARITY`` lines

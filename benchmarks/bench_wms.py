@@ -3,8 +3,8 @@
 Protocol (performance-anchors.md §3, the same harness as ``bench_features.py``): one
 PostGIS, 1 000 000 generated parcels (25 m plots around central Cluj-Napoca, synthetic)
 and 2 500 generated UTR zones of one approved PUG, both with their TransDatRO twins.
-Ours: the real app under gunicorn, 2 workers. The peer: Debian's MapServer 8 as
-FastCGI under lighttpd with 2 ``mapserv`` processes, reading the same current parcels
+Ours: the real app under granian (as ``urbangis serve``), 2 workers. The peer: Debian's
+MapServer 8 as FastCGI under lighttpd with 2 ``mapserv`` processes, reading the same current parcels
 (``bench.parcels_4326``, the twin geometries) and the same public zone rows (the twin
 column of ``urbanism.zone``), with equivalent styles (parcels filled and outlined,
 cadastral numbers from 1:2500, zones coloured by the UTR code's function, their codes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -50,7 +50,12 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=64,
-        description="Request threads per worker process (1: gunicorn's sync worker)",
+        description="Request threads per worker process (1: one request at a time)",
+    )
+    server: Literal["granian", "gunicorn"] = Field(
+        default="granian",
+        description="HTTP server of `urbangis serve`: granian (HTTP in Rust, the default) "
+        "or gunicorn (pure Python, kills a worker stuck past the request timeout)",
     )
     data_dir: Path = Field(
         default=Path("var"),

@@ -1,4 +1,5 @@
-"""``urbangis serve``: the real gunicorn server answers /healthz, and the command line."""
+"""``urbangis serve``: the real servers (granian, gunicorn) answer /healthz, and the command
+line."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def server_environment(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (gunicorn's graceful stop), then SIGKILL if it has not ended in 30 s."""
+    """SIGTERM (the servers' graceful stop), then SIGKILL if it has not ended in 30 s."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:
@@ -79,10 +80,12 @@ def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> d
     pytest.fail(f"/healthz did not answer 200 within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
 
 
-def test_serve_runs_gunicorn(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_serve_runs_the_server(server: str, settings: Settings, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "serve.log"
-    command = [str(URBANGIS), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [str(URBANGIS), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1", "--server", server]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, env=server_environment(settings), stdout=output, stderr=subprocess.STDOUT
@@ -99,14 +102,28 @@ def test_serve_runs_gunicorn(settings: Settings, tmp_path: Path) -> None:
             stop_server(process)
     text = log.read_text()
     assert process.returncode == 0, text
-    assert "gunicorn" in text.lower()
+    assert server in text.lower()
     assert '"GET /healthz HTTP/1.1" 200' in text, "the access log goes to stdout"
 
 
 # -- the command line, without starting servers ------------------------------------------
+def test_granian_is_the_default_server(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, host="::1", port=8123, workers=3, threads=5)
+    assert settings.server == "granian"
+    command = serve.server_command(settings)
+    assert Path(command[0]) == Path(sys.executable).parent / "granian"
+    assert command[command.index("--interface") + 1] == "wsgi"
+    assert command[command.index("--host") + 1] == "::1"
+    assert command[command.index("--port") + 1] == "8123"
+    assert command[command.index("--workers") + 1] == "3"
+    assert command[command.index("--blocking-threads") + 1] == "5"
+    assert "--access-log" in command
+    assert command[-1] == serve.WSGI_APP
+
+
 def test_gunicorn_command(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, host="::1", port=8123, workers=3)
-    command = serve.gunicorn_command(settings)
+    settings = Settings(data_dir=tmp_path, host="::1", port=8123, workers=3, server="gunicorn")
+    command = serve.server_command(settings)
     assert Path(command[0]) == Path(sys.executable).parent / "gunicorn"
     assert command[command.index("--bind") + 1] == "[::1]:8123"
     assert command[command.index("--workers") + 1] == "3"
@@ -123,15 +140,13 @@ def test_options_override_settings_and_reach_the_workers(
     monkeypatch.setenv("URBANGIS_DATA_DIR", str(tmp_path))
     seen: dict[str, Settings] = {}
     monkeypatch.setattr(serve, "prepare_database", lambda settings: None)
-    monkeypatch.setattr(
-        serve, "exec_gunicorn", lambda settings: seen.setdefault("gunicorn", settings)
-    )
+    monkeypatch.setattr(serve, "exec_server", lambda settings: seen.setdefault("server", settings))
     monkeypatch.setattr(serve, "run_dev_server", lambda settings: seen.setdefault("dev", settings))
 
     result = CliRunner().invoke(main, ["serve", "--port", "8124", "--workers", "4"])
     assert result.exit_code == 0, result.output
-    assert (seen["gunicorn"].port, seen["gunicorn"].workers) == (8124, 4)
-    assert os.environ["URBANGIS_PORT"] == "8124"  # gunicorn's workers read the same
+    assert (seen["server"].port, seen["server"].workers) == (8124, 4)
+    assert os.environ["URBANGIS_PORT"] == "8124"  # the server's workers read the same
     assert os.environ["URBANGIS_WORKERS"] == "4"
 
     result = CliRunner().invoke(main, ["serve", "--dev", "--host", "0.0.0.0"])

@@ -1,5 +1,5 @@
-"""``urbangis serve`` with request threads: gunicorn's threaded worker, kept-alive
-connections, and many concurrent location checks on few processes."""
+"""``urbangis serve`` with request threads (granian's blocking threads, gunicorn's threaded
+worker): kept-alive connections and many concurrent location checks on few processes."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ CHECKS_PER_CLIENT = 15
 
 
 def test_threads_choose_the_worker_class(tmp_path: Path) -> None:
-    threaded = serve.gunicorn_command(Settings(data_dir=tmp_path, threads=4))
+    threaded = serve.gunicorn_command(Settings(data_dir=tmp_path, threads=4, server="gunicorn"))
     assert threaded[threaded.index("--worker-class") + 1] == "gthread"
     assert threaded[threaded.index("--threads") + 1] == "4"
     single = serve.gunicorn_command(Settings(data_dir=tmp_path, threads=1))
@@ -47,18 +47,16 @@ def test_threads_option_reaches_the_workers(
     monkeypatch.setenv("URBANGIS_DATA_DIR", str(tmp_path))
     seen: dict[str, Settings] = {}
     monkeypatch.setattr(serve, "prepare_database", lambda settings: None)
-    monkeypatch.setattr(
-        serve, "exec_gunicorn", lambda settings: seen.setdefault("gunicorn", settings)
-    )
+    monkeypatch.setattr(serve, "exec_server", lambda settings: seen.setdefault("server", settings))
     result = CliRunner().invoke(main, ["serve", "--threads", "6"])
     assert result.exit_code == 0, result.output
-    assert seen["gunicorn"].threads == 6
+    assert seen["server"].threads == 6
     assert os.environ["URBANGIS_THREADS"] == "6"
     refused = CliRunner().invoke(main, ["serve", "--threads", "0"])
     assert refused.exit_code != 0 and "threads" in refused.output.lower()
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -94,8 +92,9 @@ def _checks(port: int, key: str, numbers: list[str]) -> list[tuple[int, list[str
     return seen
 
 
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
 def test_threaded_server_answers_concurrent_checks_on_kept_alive_connections(
-    location_demo_settings: Settings, tmp_path: Path
+    server: str, location_demo_settings: Settings, tmp_path: Path
 ) -> None:
     engine = create_engine(location_demo_settings)
     with engine.begin() as conn:
@@ -116,13 +115,18 @@ def test_threaded_server_answers_concurrent_checks_on_kept_alive_connections(
         process = subprocess.Popen(
             [str(URBANGIS), "serve"],
             env=server_environment(
-                location_demo_settings, HOST="127.0.0.1", PORT=str(port), WORKERS="1", THREADS="3"
+                location_demo_settings,
+                HOST="127.0.0.1",
+                PORT=str(port),
+                WORKERS="1",
+                THREADS="3",
+                SERVER=server,
             ),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_ready(port, process, log)
+            wait_ready(port, process, log)
             batches = [numbers[i::CLIENTS] for i in range(CLIENTS)]
             with ThreadPoolExecutor(CLIENTS) as pool:
                 results = list(pool.map(lambda batch: _checks(port, key, batch), batches))
@@ -132,5 +136,8 @@ def test_threaded_server_answers_concurrent_checks_on_kept_alive_connections(
         assert [status for status, _, _ in seen] == [200] * len(batch), log.read_text()
         assert [found for _, found, _ in seen] == [[number] for number in batch]
         assert all(connection.lower() != "close" for _, _, connection in seen)
-    text = log.read_text()
-    assert "using worker: gthread" in text.lower(), text
+    text = log.read_text().lower()
+    if server == "gunicorn":
+        assert "using worker: gthread" in text, text
+    else:
+        assert "starting granian" in text, text
