@@ -32,7 +32,7 @@ What staging gave is kept:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -76,24 +76,26 @@ class DirectLoad:
     written: int = 0
     unchecked: bool = False  # the version trigger is suspended: keys checked at the end
     written_keys: list[pa.Array] = field(default_factory=list)  # when ``unchecked``
+    omitted: frozenset[str] = frozenset()  # columns the source does not feed: left NULL
 
     @property
     def key(self) -> str:
         return next(k for k in self.target.key if k != GEOMETRY_KEY)
 
     def columns(self) -> list[str]:
-        """The target's columns each COPY writes (valid_from takes its default, now())."""
-        return [
-            *self.target.scope,
-            *self.target.data_columns,
-            *self.target.geometry_columns,
-            "import_run_id",
-        ]
+        """The target's columns each COPY writes (valid_from takes its default, now());
+        columns no source field feeds are left out, so they are neither encoded nor
+        parsed: PostgreSQL fills them with NULL, their (absent) default."""
+        data = [c for c in self.target.data_columns if c not in self.omitted]
+        return [*self.target.scope, *data, *self.target.geometry_columns, "import_run_id"]
 
     def split(self, data: Mapping[str, Any], count: int) -> tuple[dict[str, Any] | None, Any]:
         """The batch's rows for the target (with scope and run columns) and the mask of
         rows held for staging (those of duplicated keys)."""
         keys = data[self.key]
+        for name in self.omitted:
+            if not _all_null(data[name]):
+                raise ValueError(f"{name}: values for a column left out of the load")
         held = pc.is_in(keys, value_set=self.duplicates).fill_null(False)
         held_mask = np.asarray(held.to_numpy(zero_copy_only=False), dtype=bool)
         if held_mask.any():
@@ -123,9 +125,11 @@ def begin(
     key_source: str,
     expected: int,
     keys_of: Any,
+    provided: Collection[str] = (),
 ) -> DirectLoad | None:
     """A direct load of ``expected`` features when it applies (module docstring), with
-    the target's secondary indexes dropped when the load outweighs the table."""
+    the target's secondary indexes dropped when the load outweighs the table.
+    ``provided``: the target columns the source feeds (the others are all NULL)."""
     keys = [k for k in target.key if k != GEOMETRY_KEY]
     if len(keys) != 1 or expected < merge.BULK_ROWS:
         return None
@@ -138,15 +142,43 @@ def begin(
     duplicates = shared.field("values")
     if int(pc.sum(shared.field("counts")).as_py() or 0) > MAX_DUPLICATE_SHARE * expected:
         return None
-    load = DirectLoad(target, run_id, duplicates)
+    load = DirectLoad(target, run_id, duplicates, omitted=_unfed(conn, target, provided))
     if merge._bulk(conn, target, MergeCounts(inserted=expected)):
-        load.saved = drop_secondary_indexes(conn, [target.table])
+        # The GiST builds first: they run on one core, beside the overlap test in
+        # Python; the B-tree builds after it take PostgreSQL's parallel workers.
+        saved = drop_secondary_indexes(conn, [target.table])
+        load.saved = sorted(saved, key=lambda statement: " USING gist " not in statement)
         recreate = _suspend_version_check(conn, target)
         load.unchecked = bool(recreate)
         load.saved.extend(recreate)
         if run_id is not None:
             load.saved.extend(_suspend_run_link(conn, target))
     return load
+
+
+def _unfed(conn: Connection, target: Target, provided: Collection[str]) -> frozenset[str]:
+    """Data columns without a source field and without a default: NULL when left out."""
+    defaults = set(
+        conn.execute(
+            sa.text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) "
+                "AND attnum > 0 AND NOT attisdropped AND atthasdef"
+            ),
+            {"table": target.table},
+        ).scalars()
+    )
+    keys = set(target.key)
+    return frozenset(
+        c for c in target.data_columns if c not in provided and c not in keys and c not in defaults
+    )
+
+
+def _all_null(values: Any) -> bool:
+    if isinstance(values, pa.Array):
+        return bool(values.null_count == len(values))
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return values.size == 0
+    return all(value is None for value in values)
 
 
 def _suspend_run_link(conn: Connection, target: Target) -> list[str]:

@@ -205,6 +205,7 @@ def _begin_direct(job: VectorJob, source: VectorSource, fields: FieldMap) -> Non
         source_key,
         expected,
         text_array,
+        provided=list(fields.columns),
     )
     if job.direct is not None:
         job.report.note(

@@ -23,7 +23,7 @@ from gis_core.db import create_engine
 from gis_core.errors import InvalidInput
 from gis_core.settings import Settings
 from importers import coverage, direct, merge
-from importers.cadastre import CadastreOptions, import_cadastre
+from importers.cadastre import CadastreOptions, import_cadastre, parcel_target
 from importers.runner import ImportFailed
 from tests.test_import_atomic import grid_parcels
 
@@ -77,14 +77,17 @@ VERSION_TRIGGER = "tr_parcel_versions_inserted"
 RUN_KEY = "fk_parcel_import_run_id_import_run"
 
 
-def _watch_load(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], list[str], list[str]]]:
-    """The parcel table's schema as the direct load's ``finish`` finds it (mid-load)."""
-    seen: list[tuple[list[str], list[str], list[str]]] = []
+def _watch_load(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The parcel table's schema as the direct load's ``finish`` finds it (mid-load),
+    the columns the load wrote and the statements restoring the schema."""
+    seen: list[Any] = []
     real_finish = direct.finish
 
-    def watch(conn: Connection, *args: Any) -> Any:
+    def watch(conn: Connection, load: direct.DirectLoad, *args: Any) -> Any:
         seen.append(_schema(conn))
-        return real_finish(conn, *args)
+        seen.append(load.columns())
+        seen.append(list(load.saved))
+        return real_finish(conn, load, *args)
 
     monkeypatch.setattr(direct, "finish", watch)
     return seen
@@ -200,6 +203,13 @@ def test_a_big_first_import_goes_straight_in_and_rebuilds_the_indexes(
     assert _schema(empty) == before
     assert any(VERSION_TRIGGER in t for t in before[1])
     assert any(RUN_KEY in c and c.endswith(" true") for c in before[2])
+    # Columns the file does not feed were left out of the COPY (NULL, no default).
+    columns = during[1]
+    assert {"cadastral_number", "measured_area", "geom", "geom_etrs89"} <= set(columns)
+    assert not {"land_book_number", "notes", "address_id", "intravilan"} & set(columns)
+    # The GiST indexes are built first (beside the overlap test), the B-trees after.
+    kinds = [" USING gist " in statement for statement in during[2] if "INDEX" in statement]
+    assert kinds == sorted(kinds, reverse=True) and kinds.count(True) == 2
     with empty.connect() as conn:
         row = conn.execute(
             sa.text(
@@ -278,6 +288,19 @@ def test_overlapping_versions_fail_the_import_and_leave_nothing(
         assert "parcel V400017" in str(failed.value)
         assert _count(empty) == 1
         assert _schema(empty) == before
+
+
+def test_a_column_left_out_of_the_load_must_stay_empty() -> None:
+    target = parcel_target(1)
+    load = direct.DirectLoad(target, None, pa.array([], pa.string()), omitted=frozenset({"notes"}))
+    assert "notes" not in load.columns() and "cadastral_number" in load.columns()
+    batch = {c: pa.nulls(2, pa.string()) for c in target.data_columns}
+    batch["cadastral_number"] = pa.array(["1", "2"])
+    rows, _ = load.split(batch, 2)
+    assert rows is not None and load.written == 2
+    batch["notes"] = pa.array(["a note", None])
+    with pytest.raises(ValueError, match="notes"):
+        load.split(batch, 2)
 
 
 def test_a_load_whose_keys_differ_from_the_first_read_fails(
