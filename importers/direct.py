@@ -76,6 +76,8 @@ class DirectLoad:
     written: int = 0
     unchecked: bool = False  # the version trigger is suspended: keys checked at the end
     written_keys: list[pa.Array] = field(default_factory=list)  # when ``unchecked``
+    first_read: pa.Array | None = None  # every feature's key, as the first read found it
+    matches_first_read: bool = True  # each written key was its feature's first-read key
     omitted: frozenset[str] = frozenset()  # columns the source does not feed: left NULL
 
     @property
@@ -106,6 +108,7 @@ class DirectLoad:
         direct = _rows(data, keep) if held_mask.any() else dict(data)
         if self.unchecked:
             self.written_keys.append(direct[self.key])
+            self._compare_first_read(direct[self.key], data, keep)
         for column, value in self.target.scope.items():
             direct[column] = np.full(keep.size, value)
         direct["import_run_id"] = (
@@ -115,6 +118,20 @@ class DirectLoad:
         )
         self.written += int(keep.size)
         return direct, held_mask
+
+    def _compare_first_read(self, keys: pa.Array, data: Mapping[str, Any], keep: Any) -> None:
+        """Whether the written keys are their features' keys of the first read (by row
+        number): those were each found once in the file, so the written ones are unique
+        without counting them again. Any difference (a feature GDAL skipped in one read
+        only, a rewritten file) leaves it to the count at the end."""
+        if not self.matches_first_read or self.first_read is None or "row_no" not in data:
+            return
+        rows = np.asarray(data["row_no"], dtype=np.int64)[keep]
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self.first_read)):
+            self.matches_first_read = False
+            return
+        same = pc.equal(keys, self.first_read.take(pa.array(rows))).fill_null(False)
+        self.matches_first_read = bool(pc.all(same).as_py() is not False)
 
 
 def begin(
@@ -142,7 +159,9 @@ def begin(
     duplicates = shared.field("values")
     if int(pc.sum(shared.field("counts")).as_py() or 0) > MAX_DUPLICATE_SHARE * expected:
         return None
-    load = DirectLoad(target, run_id, duplicates, omitted=_unfed(conn, target, provided))
+    load = DirectLoad(
+        target, run_id, duplicates, omitted=_unfed(conn, target, provided), first_read=values
+    )
     if merge._bulk(conn, target, MergeCounts(inserted=expected)):
         # The GiST builds first: they run on one core, beside the overlap test in
         # Python; the B-tree builds after it take PostgreSQL's parallel workers.
@@ -276,8 +295,9 @@ def finish(
 
 def _require_unique_keys(load: DirectLoad) -> None:
     """The keys written while the version trigger was suspended are unique, as the
-    first read of the key column promised (a file rewritten during the import fails)."""
-    if not load.written_keys:
+    first read of the key column promised (a file rewritten during the import fails);
+    counted only when they were not all found at their rows of the first read."""
+    if not load.written_keys or load.matches_first_read:
         return
     keys = pa.chunked_array(load.written_keys, type=pa.string())
     counts = pc.value_counts(keys)

@@ -303,6 +303,29 @@ def test_a_column_left_out_of_the_load_must_stay_empty() -> None:
         load.split(batch, 2)
 
 
+def test_written_keys_are_compared_with_the_first_read_by_row() -> None:
+    """Keys found at their rows of the first read need no count at the end."""
+    target = parcel_target(1)
+    load = direct.DirectLoad(
+        target,
+        None,
+        pa.array([], pa.string()),
+        unchecked=True,
+        first_read=pa.array(["1", "2", "3"]),
+    )
+
+    def batch(rows: list[int], keys: list[str]) -> dict[str, Any]:
+        data: dict[str, Any] = {c: pa.nulls(len(rows), pa.string()) for c in target.data_columns}
+        data["row_no"] = np.array(rows, dtype=np.int64)
+        data["cadastral_number"] = pa.array(keys)
+        return data
+
+    load.split(batch([0, 2], ["1", "3"]), 2)
+    assert load.matches_first_read
+    load.split(batch([1], ["9"]), 1)
+    assert not load.matches_first_read
+
+
 def test_a_load_whose_keys_differ_from_the_first_read_fails(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
