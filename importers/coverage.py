@@ -244,7 +244,7 @@ class EdgeSketch:
         taken = _cells(first[chosen], spans[chosen], count[chosen])
         small = np.flatnonzero(~large)
         owner = np.repeat(small, count[small])
-        near = np.isin(_cells(first[small], spans[small], count[small]), taken)
+        near = _member(_cells(first[small], spans[small], count[small]), taken)
         meets = large | chosen
         meets[np.unique(owner[near])] = True
         return rows[meets]
@@ -297,14 +297,16 @@ def _match(edges: _Edges, *, final: bool) -> tuple[_Edges, np.ndarray]:
     """Match ``edges`` among themselves: returns the edges left for later (no twin yet;
     none when ``final``) and the rows of edges that are bad (a copy in the same
     direction, two twins, or, when ``final``, no twin at all)."""
-    codes, keys = pd.factorize(edges.forward, sort=False)
-    counts = np.bincount(codes)
-    reverse_code = pd.Index(keys).get_indexer(edges.reverse)
-    found = reverse_code >= 0
-    reverse_count = np.where(found, counts[np.where(found, reverse_code, 0)], 0)
+    # One hash table for both directions: a reverse hash no edge has runs forward gets
+    # a code of its own, counted zero times.
+    count = edges.forward.shape[0]
+    both, keys = pd.factorize(np.concatenate([edges.forward, edges.reverse]), sort=False)
+    codes, reverse_code = both[:count], both[count:]
+    counts = np.bincount(codes, minlength=keys.shape[0])
+    reverse_count = counts[reverse_code]
     single = (counts[codes] == 1) & (reverse_count == 1)
     edge_of_code = np.empty(counts.shape[0], dtype=np.int64)
-    edge_of_code[codes] = np.arange(codes.shape[0])
+    edge_of_code[codes] = np.arange(count)
     twin = edge_of_code[reverse_code[single]]
     matched = np.zeros(codes.shape[0], dtype=bool)
     matched[single] = (edges.tail[single] == edges.head[twin]).all(axis=1) & (
@@ -314,6 +316,12 @@ def _match(edges: _Edges, *, final: bool) -> tuple[_Edges, np.ndarray]:
     if final:
         return edges.take(np.empty(0, dtype=np.int64)), edges.row[~matched]
     return edges.take(waiting), edges.row[~matched & ~waiting]
+
+
+def _member(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``np.isin`` by hashing: millions of cell ids span too wide a range for its table
+    method, and its sort costs twenty times more."""
+    return np.asarray(pd.Series(values, copy=False).isin(wanted).to_numpy(), dtype=bool)
 
 
 def _cells(first: np.ndarray, spans: np.ndarray, count: np.ndarray) -> np.ndarray:

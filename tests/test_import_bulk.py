@@ -170,6 +170,22 @@ def test_only_the_rim_of_a_clean_coverage_is_validated(tmp_path: Path) -> None:
         assert pairs == [(55, 100, pytest.approx(SIZE * SIZE))]
 
 
+def test_cell_membership_and_edge_matching_agree_with_their_plain_forms() -> None:
+    rng = np.random.default_rng(3)
+    cells = rng.integers(0, 2**40, 5_000)
+    taken = np.concatenate([rng.choice(cells, 50), rng.integers(0, 2**40, 50)])
+    assert (coverage._member(cells, taken) == np.isin(cells, taken)).all()
+    # Two squares sharing an edge, and a third far away: only the shared edge matches.
+    squares = np.asarray(
+        [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(5, 5, 6, 6)], dtype=object
+    )
+    sketch = coverage.EdgeSketch()
+    sketch.add(np.arange(3), squares)
+    pooled, bad = coverage._match(sketch.chunks[0].edges(), final=False)
+    assert bad.size == 0 and len(pooled.row) == 10  # 12 edges, 2 matched
+    assert sorted(sketch.candidates().tolist()) == [0, 1, 2]
+
+
 def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make a 30-parcel file a "big first import" (loaded straight into the table)."""
     monkeypatch.setattr(merge, "BULK_ROWS", 10)
