@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         description="HTTP server of `urbangis serve`: granian (HTTP in Rust, the default) "
         "or gunicorn (pure Python, kills a worker stuck past the request timeout)",
     )
+    access_log: bool = Field(
+        default=True,
+        description="`urbangis serve` writes one line per request to standard output",
+    )
     data_dir: Path = Field(
         default=Path("var"),
         description="Folder for the embedded database, caches, rasters and exports",

@@ -117,8 +117,10 @@ def test_granian_is_the_default_server(tmp_path: Path) -> None:
     assert command[command.index("--port") + 1] == "8123"
     assert command[command.index("--workers") + 1] == "3"
     assert command[command.index("--blocking-threads") + 1] == "5"
-    assert "--access-log" in command
-    assert command[-1] == serve.WSGI_APP
+    assert "--no-access-log" in command, "the app writes the access log"
+    assert command[-1] == serve.LOGGED_WSGI_APP == "webmap.wsgi:logged_app"
+    quiet = serve.server_command(Settings(data_dir=tmp_path, access_log=False))
+    assert quiet[-1] == serve.WSGI_APP
 
 
 def test_gunicorn_command(tmp_path: Path) -> None:
@@ -127,8 +129,8 @@ def test_gunicorn_command(tmp_path: Path) -> None:
     assert Path(command[0]) == Path(sys.executable).parent / "gunicorn"
     assert command[command.index("--bind") + 1] == "[::1]:8123"
     assert command[command.index("--workers") + 1] == "3"
-    assert command[command.index("--access-logfile") + 1] == "-"
-    assert command[-1] == serve.WSGI_APP == "webmap.wsgi:app"
+    assert "--access-logfile" not in command, "the app writes the access log"
+    assert command[-1] == serve.LOGGED_WSGI_APP
 
 
 def test_options_override_settings_and_reach_the_workers(

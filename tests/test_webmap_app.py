@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -524,3 +525,19 @@ def test_parse_bbox() -> None:
         parse_bbox(None)
     with pytest.raises(InvalidParameter, match="bbox"):
         parse_bbox("1e400,0,1,1")
+
+
+def test_sessions_are_opened_without_a_signer_when_there_is_no_cookie(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_signer(_app: Flask) -> None:
+        raise AssertionError("the cookie signer was built for a request without a cookie")
+
+    client = app.test_client()
+    with monkeypatch.context() as patched:
+        patched.setattr(app.session_interface, "get_signing_serializer", no_signer)
+        assert client.get("/healthz").status_code == 200
+        assert orjson.loads(client.get("/auth/whoami").data)["role"] == "public"
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], "forged.value.sig")
+    answer = client.get("/auth/whoami")
+    assert orjson.loads(answer.data)["role"] == "public", "a forged cookie gives nothing"

@@ -34,8 +34,9 @@ from gis_core.errors import ConfigurationError
 from gis_core.settings import Settings, load_settings
 from webmap.commands.context import current_settings
 
-# The server loads this in every worker (no preloading): each builds its own app.
+# The server loads one of these in every worker (no preloading): each builds its own app.
 WSGI_APP = "webmap.wsgi:app"
+LOGGED_WSGI_APP = "webmap.wsgi:logged_app"  # the app writing the access log
 # Seconds a request may run beyond the statement timeout before gunicorn kills the worker.
 TIMEOUT_MARGIN_S = 30
 
@@ -113,9 +114,15 @@ def server_command(settings: Settings) -> list[str]:
     return granian_command(settings)
 
 
+def wsgi_target(settings: Settings) -> str:
+    """The app the server runs: the access log is the app's own (``webmap.access_log``),
+    the servers' slower ones stay off."""
+    return LOGGED_WSGI_APP if settings.access_log else WSGI_APP
+
+
 def granian_command(settings: Settings) -> list[str]:
-    """The granian command line: WSGI, workers and blocking threads, access log on, and a
-    graceful stop that lets the longest statement finish."""
+    """The granian command line: WSGI, workers and blocking threads, and a graceful stop
+    that lets the longest statement finish."""
     return [
         str(venv_executable("granian")),
         "--interface",
@@ -129,16 +136,16 @@ def granian_command(settings: Settings) -> list[str]:
         "--blocking-threads",
         str(settings.threads),
         "--no-ws",
-        "--access-log",
+        "--no-access-log",
         "--respawn-failed-workers",
         "--workers-kill-timeout",
         str(request_timeout_s(settings)),
-        WSGI_APP,
+        wsgi_target(settings),
     ]
 
 
 def gunicorn_command(settings: Settings) -> list[str]:
-    """The gunicorn command line: bind, workers and threads, logs to stdout/stderr, request
+    """The gunicorn command line: bind, workers and threads, errors to stderr, request
     timeout."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return [
@@ -153,14 +160,12 @@ def gunicorn_command(settings: Settings) -> list[str]:
         str(settings.threads),
         "--timeout",
         str(request_timeout_s(settings)),
-        "--access-logfile",
-        "-",
         "--error-logfile",
         "-",
         "--name",
         "urbangis",
         *optional_gunicorn_flags(),
-        WSGI_APP,
+        wsgi_target(settings),
     ]
 
 
