@@ -9,6 +9,7 @@ carry the OGC exception code and the HTTP status.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 HTML = "text/html"
 # Pages up to this size are fetched at once; larger ones are streamed from a cursor.
 STREAM_ABOVE = 2_000
+# Streamed pages from this size up are built by two backends when the process is idle.
+SPLIT_FROM = 2_000
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
@@ -540,8 +543,8 @@ def _streamed_collection(
     yield b'{"type":"FeatureCollection","features":['
     count = 0
     more = False
-    with request_connection(service) as conn:
-        for batch in queries.stream_page(conn, query):
+    with request_connection(service) as conn, _spare_connection(service, query) as spare:
+        for batch in queries.stream_page(conn, query, spare):
             room = query.limit - count
             if len(batch) > room:  # the look-ahead row: there is a next page
                 more = True
@@ -554,6 +557,48 @@ def _streamed_collection(
     if not more and (count > 0 or query.offset == 0):
         matched = query.offset + count  # the last page: exact and free, as in ``_matched``
     yield _footer(service, query, values, count, more, matched).encode()
+
+
+@contextmanager
+def _spare_connection(service: Service, query: queries.FeatureQuery) -> Iterator[Connection | None]:
+    """A second connection for a big page while the process serves no other big page,
+    so the page can be built by two backends at once (``queries.stream_page``); None
+    when the process is busy: then every request keeps to one backend, and the CPU
+    that splitting costs (each half filters and sorts the rows) goes to the others.
+    Never more connections than the pool's size; not with a service timeout, which is
+    set by a query before the page's (the halves must share a snapshot first)."""
+    with _BIG_PAGES.lock:
+        _BIG_PAGES.active += 1
+        alone = _BIG_PAGES.active == 1
+    try:
+        pool = service.engine.pool
+        if (
+            not alone
+            or query.limit < SPLIT_FROM
+            or query.conditions  # compiled per request, streamed by SQLAlchemy
+            or service.timeout_ms is not None  # set by a query, which takes a snapshot
+            or service.engine.dialect.driver != "psycopg"
+            or not isinstance(pool, sa.pool.QueuePool)
+            or pool.checkedout() >= pool.size()
+        ):
+            yield None
+            return
+        with service.engine.connect() as spare:
+            yield spare
+    finally:
+        with _BIG_PAGES.lock:
+            _BIG_PAGES.active -= 1
+
+
+@dataclass
+class _Activity:
+    """Big pages being streamed by this process now."""
+
+    active: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_BIG_PAGES = _Activity()
 
 
 def _footer(

@@ -14,7 +14,7 @@ from gis_core.crs import transform_coords
 from gis_core.db import create_engine
 from gis_core.settings import Settings
 from layers import features, queries
-from layers.catalog import Catalog
+from layers.catalog import Catalog, Field
 from layers.spatial import StorageBox
 from tests.test_layers_data import (
     GRID,
@@ -441,5 +441,87 @@ def test_stream_errors_are_raised_as_sqlalchemy_errors(
             pytest.raises(sa.exc.DataError, match="division by zero"),
         ):
             list(queries.stream_page(conn, queries.FeatureQuery(layer, "public")))
+    finally:
+        engine.dispose()
+
+
+def test_features_are_built_only_for_the_rows_of_the_page(layers_settings: Settings) -> None:
+    """GeoJSON is built after LIMIT and OFFSET: a property that fails on a skipped row
+    (division by zero on the first parcel) does not fail its page."""
+    engine = create_engine(layers_settings)
+    layer = Catalog(3844).get("parcels")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(
+                sa.text("SELECT min(id) FROM cadastre.parcel WHERE valid_to IS NULL")
+            ).scalar_one()
+            probe = Field("probe", sa.literal(1) / (layer.id_expr - first), type="number")
+            query = queries.FeatureQuery(layer, "public", fields=(probe,), limit=2, offset=1)
+            page = [orjson.loads(text) for text in queries.fetch_page(conn, query)]
+    finally:
+        engine.dispose()
+    assert len(page) == 3  # with the look-ahead row
+    assert first not in [feature["id"] for feature in page]
+
+
+def test_a_split_page_equals_the_page_from_one_backend(layers_settings: Settings) -> None:
+    """Two backends build the two halves of a page; together they are the page."""
+    engine = create_engine(layers_settings)
+    layer = Catalog(3844).get("parcels")
+    try:
+        for limit, offset in ((9, 0), (10, 5), (30, 80)):
+            query = queries.FeatureQuery(layer, "public", limit=limit, offset=offset)
+            with engine.connect() as conn:
+                whole = b"".join(f.encode() + b"\n" for f in queries.fetch_page(conn, query))
+            with engine.connect() as conn, conn.begin(), engine.connect() as spare:
+                halves = queries.stream_page(conn, query, spare)
+                split = b"".join(f + b"\n" for batch in halves for f in batch)
+            assert split == whole
+    finally:
+        engine.dispose()
+
+
+def test_the_halves_of_a_split_page_share_one_snapshot(layers_settings: Settings) -> None:
+    """A change committed after the page began is in neither half."""
+    engine = create_engine(layers_settings)
+    layer = Catalog(3844).get("parcels")
+    query = queries.FeatureQuery(layer, "public", limit=PARCEL_COUNT)
+    last = "(SELECT max(id) FROM cadastre.parcel WHERE valid_to IS NULL)"
+    update = f"UPDATE cadastre.parcel SET cad_sector = :s WHERE id = {last}"
+    with engine.connect() as probe:
+        sector = probe.execute(
+            sa.text(f"SELECT cad_sector FROM cadastre.parcel WHERE id = {last}")
+        ).scalar_one()
+    try:
+        with engine.connect() as conn, conn.begin(), engine.connect() as spare:
+            halves = queries.stream_page(conn, query, spare)
+            pages = [next(halves)]  # the first half has begun, in its snapshot
+            with engine.begin() as other:
+                other.execute(sa.text(update), {"s": "changed-meanwhile"})
+            pages.extend(halves)
+        assert b"changed-meanwhile" not in b"".join(f for batch in pages for f in batch)
+        assert sum(len(batch) for batch in pages) == PARCEL_COUNT
+    finally:
+        with engine.begin() as other:
+            other.execute(sa.text(update), {"s": sector})
+        engine.dispose()
+
+
+def test_a_lone_big_page_is_split_and_a_busy_process_does_not_split(
+    layers_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spare connection is only taken while no other big page is streamed."""
+    engine = create_engine(layers_settings)
+    service = features.Service(engine, Catalog(3844), "http://x")
+    query = queries.FeatureQuery(service.catalog.get("parcels"), "public", limit=50)
+    monkeypatch.setattr(features, "SPLIT_FROM", 10)
+    try:
+        with features._spare_connection(service, query) as spare:
+            assert spare is not None
+            with features._spare_connection(service, query) as second:
+                assert second is None
+        small = queries.FeatureQuery(service.catalog.get("parcels"), "public", limit=9)
+        with features._spare_connection(service, small) as spare:
+            assert spare is None
     finally:
         engine.dispose()
