@@ -383,6 +383,9 @@ def test_cors_for_the_configured_origins(client: FlaskClient, sample: dict[str, 
     assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
     error = client.post("/api/v1/location-check", data=b"{", headers={"Origin": PORTAL})
     assert error.status_code == 400 and error.headers["Access-Control-Allow-Origin"] == PORTAL
+    indicators = client.get("/api/v1/indicators", headers={"Origin": PORTAL})
+    assert indicators.status_code == 200
+    assert indicators.headers["Access-Control-Allow-Origin"] == PORTAL, "every /api/v1 route"
 
 
 def test_api_queries_run_under_the_statement_timeout(location_demo_settings: Settings) -> None:

@@ -26,8 +26,10 @@ BIGINT = (-(2**63), 2**63 - 1)  # ids are bigint: anything beyond is no id at al
 
 blueprint = Blueprint("analysis_api", __name__, url_prefix="/api/v1")
 # What every /api/v1 request goes through: a wrong or revoked key is a 401 (never read as
-# an anonymous call), and the caller's request budget is spent (429 when used up).
+# an anonymous call), the caller's request budget is spent (429 when used up), and the
+# portal's origins get their CORS headers.
 blueprint.before_request(api_base._authenticate)
+blueprint.after_request(api_base._cors)
 
 
 def _require_planner() -> None:
