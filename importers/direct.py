@@ -46,6 +46,7 @@ from gis_core.bulk import drop_secondary_indexes, recreate_indexes
 from gis_core.errors import InvalidInput
 from importers import merge
 from importers.merge import GEOMETRY_KEY, MergeCounts, Target
+from importers.staging import resolved
 
 # A file whose duplicates are more than this share goes through staging (they are held
 # in memory until the end here).
@@ -312,7 +313,7 @@ def _require_unique_keys(load: DirectLoad) -> None:
 
 def _rows(data: Mapping[str, Any], picked: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, values in data.items():
+    for name, values in resolved(data).items():
         if isinstance(values, pa.Array):
             out[name] = values.take(pa.array(picked))
         elif isinstance(values, np.ndarray):

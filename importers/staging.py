@@ -7,6 +7,9 @@ streams it into one COPY statement that stays open across batches, so the target
 statement triggers run once for the whole load, not once a batch. At most one batch
 waits in the queue, so memory stays bounded to about three batches.
 
+A column may be given as a ``Future`` of its array (the ETRS89 twins, made on another
+thread): the writer thread waits for it just before encoding, so the producer never does.
+
 The connection belongs to the writer while the COPY is open: ``wait`` ends the COPY
 (the next ``write`` opens another) before anything else runs on the connection. Errors
 of the COPY surface at the next ``write``, ``wait`` or ``close``.
@@ -18,6 +21,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import psycopg
@@ -57,9 +61,8 @@ class StageWriter:
         self.rows += len(arrays[0]) if arrays else 0
         if not background:
             self.wait()
-            write_binary(
-                self.conn, self.table, self.columns, [encode_rows(self._described, arrays)]
-            )
+            encoded = encode_rows(self._described, [_result(values) for values in arrays])
+            write_binary(self.conn, self.table, self.columns, [encoded])
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="stage-copy", daemon=True)
@@ -79,7 +82,8 @@ class StageWriter:
                     if arrays is _END:
                         ended = True
                         break
-                    copy.write(encode_rows(self._described, arrays))
+                    values = [_result(column) for column in arrays]
+                    copy.write(encode_rows(self._described, values))
                 copy.write(COPY_TRAILER)
         except BaseException as exc:  # handed to the main thread
             self._error = database_error(self.table, exc) if isinstance(exc, psycopg.Error) else exc
@@ -107,3 +111,12 @@ class StageWriter:
         error, self._error = self._error, None
         if error is not None:
             raise error
+
+
+def _result(values: Any) -> Any:
+    return values.result() if isinstance(values, Future) else values
+
+
+def resolved(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every ``Future`` column replaced by its array (waiting for it)."""
+    return {name: _result(values) for name, values in data.items()}

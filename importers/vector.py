@@ -11,7 +11,7 @@ merge) happens here, once, for parcels, buildings, zones and restrictions alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, cast
 
@@ -43,7 +43,7 @@ from importers.progress import Progress
 from importers.readers.batch import FeatureBatch, VectorSource
 from importers.report import Finding, ImportReport
 from importers.sourcecrs import CrsDecision, Municipality, decide, fits, sample_coordinates
-from importers.staging import StageWriter
+from importers.staging import StageWriter, resolved
 from importers.values import text_array
 
 # Measured vs computed area: reported beyond both limits.
@@ -105,6 +105,7 @@ class VectorJob:
     direct: DirectLoad | None = None
     row_offset: int = 0  # added to a reader's feature numbers: row numbers stay unique
     writer: StageWriter | None = None  # COPYs in the background while stage_source runs
+    twin_pool: ThreadPoolExecutor | None = None  # makes the ETRS89 twins, a batch behind
     sketch: EdgeSketch = field(default_factory=EdgeSketch)  # rings for the overlap test
     keys: list[pa.Array] = field(default_factory=list)  # staged natural keys
     staged_rows: list[np.ndarray] = field(default_factory=list)  # their row numbers
@@ -133,6 +134,7 @@ def stage_source(
     else:
         writer = StageWriter(job.conn, job.target.stage, stage_columns(job.target))
     job.writer = writer
+    job.twin_pool = ThreadPoolExecutor(1, thread_name_prefix="twins")
     try:
         job.next_row += _stage_batches(job, source, fields, convert, northing_first)
         writer.close()
@@ -140,7 +142,8 @@ def stage_source(
         writer.abandon()
         raise
     finally:
-        job.writer = None
+        job.twin_pool.shutdown(cancel_futures=True)
+        job.writer = job.twin_pool = None
     for finding in source.findings():
         job.report.counts["read"] += 1 if finding.rejected else 0
         job.report.add(finding)
@@ -260,13 +263,29 @@ def stage_batch(
     if job.check_outside:
         _check_outside(report, job.place, kept[drawn], accepted[drawn], labels)
     rings = Rings.of(kept)
-    geometry = {"geom": storage_ewkb(kept, rings, job.storage_srid)}
+    geometry: dict[str, Any] = {"geom": storage_ewkb(kept, rings, job.storage_srid)}
     if job.target.twin:
-        twin = twin_ewkb(kept, rings, job.storage_srid)
-        job.missing_twins += int(np.count_nonzero(drawn & _nulls(twin)))
-        geometry["geom_etrs89"] = twin
+        geometry["geom_etrs89"] = _twins(job, kept, rings, drawn)
     job.sketch.add(job.row_offset + batch.start + accepted, kept, rings)
     _copy(job, batch, converted, accepted, geometry)
+
+
+def _twins(
+    job: VectorJob, kept: np.ndarray, rings: Rings, drawn: np.ndarray
+) -> pa.Array | Future[pa.Array]:
+    """The batch's ETRS89 twins, or their future when a pool makes them.
+
+    The twins (TransDatRO, about half of a parcel's Python work) need only the accepted
+    geometries, so they are made on a thread of their own while this one validates the
+    next batch; the COPY writer waits for them. Only that thread counts missing twins.
+    """
+
+    def make() -> pa.Array:
+        twin = twin_ewkb(kept, rings, job.storage_srid)
+        job.missing_twins += int(np.count_nonzero(drawn & _nulls(twin)))
+        return twin
+
+    return make() if job.twin_pool is None else job.twin_pool.submit(make)
 
 
 def _swap_stray_features(
@@ -451,7 +470,7 @@ def _copy(
     batch: FeatureBatch,
     converted: Converted,
     accepted: np.ndarray,
-    geometry: Mapping[str, pa.Array],
+    geometry: Mapping[str, Any],
 ) -> None:
     if accepted.size == 0:
         return
@@ -477,7 +496,7 @@ def _copy(
     if job.writer is not None:
         job.writer.write(data)
     else:
-        copy_arrays(job.conn, target.stage, data)
+        copy_arrays(job.conn, target.stage, resolved(data))
 
 
 def _stage_labels(batch: FeatureBatch, accepted: np.ndarray) -> pa.Array:

@@ -6,7 +6,9 @@ duplicates merged, the version rule enforced, and nothing left behind when it fa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,10 @@ from sqlalchemy.engine import Connection, Engine
 from gis_core.db import create_engine
 from gis_core.errors import InvalidInput
 from gis_core.settings import Settings
-from importers import coverage, direct, merge
+from importers import coverage, direct, merge, vector
 from importers.cadastre import CadastreOptions, import_cadastre, parcel_target
 from importers.runner import ImportFailed
+from importers.staging import StageWriter
 from tests.test_import_atomic import grid_parcels
 
 SIZE = 20.0
@@ -184,6 +187,36 @@ def test_cell_membership_and_edge_matching_agree_with_their_plain_forms() -> Non
     pooled, bad = coverage._match(sketch.chunks[0].edges(), final=False)
     assert bad.size == 0 and len(pooled.row) == 10  # 12 edges, 2 matched
     assert sorted(sketch.candidates().tolist()) == [0, 1, 2]
+
+
+def test_the_writer_waits_for_columns_still_being_made(db: Connection) -> None:
+    db.execute(sa.text("CREATE TEMP TABLE later (i integer, t text)"))
+    writer = StageWriter(db, "pg_temp.later", ["i", "t"])
+    with ThreadPoolExecutor(1) as pool:
+        writer.write({"i": np.array([1, 2]), "t": pool.submit(lambda: pa.array(["a", "b"]))})
+        third = pool.submit(lambda: pa.array(["c"]))
+        writer.write({"i": np.array([3]), "t": third}, background=False)
+    writer.close()
+    rows = db.execute(sa.text("SELECT i, t FROM pg_temp.later ORDER BY i")).all()
+    assert [tuple(row) for row in rows] == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_twins_are_made_beside_the_validation_of_the_next_batch(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real = vector.twin_ewkb
+
+    def spy(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(vector, "twin_ewkb", spy)
+    path = grid_parcels(tmp_path / "twins.gpkg", 30, prefix="T", size=SIZE)
+    report = import_cadastre(empty, stereo, [str(path)], CadastreOptions(batch_size=8))
+    assert report.counts["inserted"] == 30
+    assert len(threads) == 4 and all(name.startswith("twins") for name in threads)
+    assert _count(empty, "geom_etrs89 IS NOT NULL") == 30
 
 
 def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
