@@ -155,10 +155,8 @@ def begin(
     if merge._has_current(conn, target, scope, params):
         return None
     values = keys_of(source.read_column(key_source), expected)
-    counts = pc.value_counts(values.drop_null())
-    shared = counts.filter(pc.greater(counts.field("counts"), 1))
-    duplicates = shared.field("values")
-    if int(pc.sum(shared.field("counts")).as_py() or 0) > MAX_DUPLICATE_SHARE * expected:
+    duplicates, sharing = shared_keys(values)
+    if sharing > MAX_DUPLICATE_SHARE * expected:
         return None
     load = DirectLoad(
         target, run_id, duplicates, omitted=_unfed(conn, target, provided), first_read=values
@@ -174,6 +172,17 @@ def begin(
         if run_id is not None:
             load.saved.extend(_suspend_run_link(conn, target))
     return load
+
+
+def shared_keys(values: pa.Array) -> tuple[pa.Array, int]:
+    """The keys several features share and how many features carry them. Files listed
+    in key order (most exports) are settled by one comparison of neighbours."""
+    present = values.drop_null()
+    if len(present) < 2 or pc.all(pc.less(present[:-1], present[1:])).as_py():
+        return pa.array([], type=present.type), 0
+    counts = pc.value_counts(present)
+    shared = counts.filter(pc.greater(counts.field("counts"), 1))
+    return shared.field("values"), int(pc.sum(shared.field("counts")).as_py() or 0)
 
 
 def _unfed(conn: Connection, target: Target, provided: Collection[str]) -> frozenset[str]:

@@ -339,6 +339,26 @@ def test_overlapping_versions_fail_the_import_and_leave_nothing(
         assert _schema(empty) == before
 
 
+def test_keys_in_order_need_no_count_and_shared_ones_are_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted: list[int] = []
+    real = direct.pc.value_counts
+
+    def count(values: pa.Array) -> Any:
+        counted.append(len(values))
+        return real(values)
+
+    monkeypatch.setattr(direct.pc, "value_counts", count)
+    values, sharing = direct.shared_keys(pa.array(["1", None, "2", "30", "4"]))
+    assert values.to_pylist() == [] and sharing == 0 and counted == []
+    values, sharing = direct.shared_keys(pa.array(["1", "2", "2", "3"]))
+    assert values.to_pylist() == ["2"] and sharing == 2
+    values, sharing = direct.shared_keys(pa.array(["3", "1", "2", "1", "1", None]))
+    assert values.to_pylist() == ["1"] and sharing == 3
+    assert counted == [4, 5]
+
+
 def test_a_column_left_out_of_the_load_must_stay_empty() -> None:
     target = parcel_target(1)
     load = direct.DirectLoad(target, None, pa.array([], pa.string()), omitted=frozenset({"notes"}))
