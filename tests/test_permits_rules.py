@@ -10,6 +10,7 @@ from gis_core.errors import InvalidInput
 from gis_core.settings import Settings
 from permits.numbers import parse_act_number, parse_cited_numbers
 from permits.validity import (
+    Extension,
     is_public_holiday,
     is_working_day,
     latest_extension_request,
@@ -20,6 +21,27 @@ from permits.validity import (
 )
 
 SETTINGS = Settings()
+
+
+def extension(
+    kind: str,
+    issued_on: date,
+    expires: date,
+    months: int,
+    requested_on: date,
+    *,
+    already_extended: bool = False,
+) -> Extension:
+    """The extension plan under the default settings (the rules' arrange step)."""
+    return plan_extension(
+        SETTINGS,
+        kind=kind,
+        issued_on=issued_on,
+        expires=expires,
+        already_extended=already_extended,
+        months=months,
+        requested_on=requested_on,
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,46 +81,14 @@ def test_validity_ends_the_day_before_the_anniversary() -> None:
 def test_cu_extension_needs_fifteen_calendar_days() -> None:
     expires = date(2025, 3, 14)
     assert latest_extension_request(SETTINGS, "CU", expires) == date(2025, 2, 27)
-    plan = plan_extension(
-        SETTINGS,
-        kind="CU",
-        issued_on=date(2024, 3, 15),
-        expires=expires,
-        already_extended=False,
-        months=12,
-        requested_on=date(2025, 2, 27),
-    )
+    plan = extension("CU", date(2024, 3, 15), expires, 12, date(2025, 2, 27))
     assert plan.new_valid_until == date(2026, 3, 14)
     with pytest.raises(InvalidInput, match=r"by 2025-02-27; 2025-02-28 is too late"):
-        plan_extension(
-            SETTINGS,
-            kind="CU",
-            issued_on=date(2024, 3, 15),
-            expires=expires,
-            already_extended=False,
-            months=12,
-            requested_on=date(2025, 2, 28),
-        )
+        extension("CU", date(2024, 3, 15), expires, 12, date(2025, 2, 28))
     with pytest.raises(InvalidInput, match="1 to 12 months"):
-        plan_extension(
-            SETTINGS,
-            kind="CU",
-            issued_on=date(2024, 3, 15),
-            expires=expires,
-            already_extended=False,
-            months=13,
-            requested_on=date(2024, 6, 1),
-        )
+        extension("CU", date(2024, 3, 15), expires, 13, date(2024, 6, 1))
     with pytest.raises(InvalidInput, match="only once"):
-        plan_extension(
-            SETTINGS,
-            kind="CU",
-            issued_on=date(2024, 3, 15),
-            expires=expires,
-            already_extended=True,
-            months=6,
-            requested_on=date(2024, 6, 1),
-        )
+        extension("CU", date(2024, 3, 15), expires, 6, date(2024, 6, 1), already_extended=True)
 
 
 def test_ac_extension_counts_45_working_days_around_orthodox_easter() -> None:
@@ -112,36 +102,12 @@ def test_ac_extension_counts_45_working_days_around_orthodox_easter() -> None:
     # Counting weekends only would have allowed 26 April, four working days too late.
     assert working_days_between(date(2024, 4, 26), expires) == 41
     assert subtract_working_days(expires, 45) == latest
-    ok = plan_extension(
-        SETTINGS,
-        kind="AC",
-        issued_on=date(2022, 6, 29),
-        expires=expires,
-        already_extended=False,
-        months=24,
-        requested_on=latest,
-    )
+    ok = extension("AC", date(2022, 6, 29), expires, 24, latest)
     assert ok.new_valid_until == date(2026, 6, 28)
     with pytest.raises(InvalidInput, match="45 working days"):
-        plan_extension(
-            SETTINGS,
-            kind="AC",
-            issued_on=date(2022, 6, 29),
-            expires=expires,
-            already_extended=False,
-            months=24,
-            requested_on=date(2024, 4, 23),
-        )
+        extension("AC", date(2022, 6, 29), expires, 24, date(2024, 4, 23))
     with pytest.raises(InvalidInput, match="1 to 24 months"):
-        plan_extension(
-            SETTINGS,
-            kind="AD",
-            issued_on=date(2022, 6, 29),
-            expires=expires,
-            already_extended=False,
-            months=25,
-            requested_on=date(2024, 1, 5),
-        )
+        extension("AD", date(2022, 6, 29), expires, 25, date(2024, 1, 5))
 
 
 def test_rules_follow_the_settings() -> None:
