@@ -27,6 +27,8 @@ What staging gave is kept:
   import as readers of the parcels do; when another transaction holds that table (an
   import of another kind is running) the key stays and checks the rows as usual, so
   this load never waits for, or deadlocks with, another import;
+- ids come from the table's sequence as before, taken as one block under the load's
+  lock and sent with the rows (PostgreSQL would call the sequence once a row);
 - rejections, repairs, area, sliver and overlap checks run on the batches as before.
 """
 
@@ -80,6 +82,9 @@ class DirectLoad:
     first_read: pa.Array | None = None  # every feature's key, as the first read found it
     matches_first_read: bool = True  # each written key was its feature's first-read key
     omitted: frozenset[str] = frozenset()  # columns the source does not feed: left NULL
+    first_id: int | None = None  # ids from here on are reserved for the load
+    reserved: int = 0
+    sequence: str | None = None  # the id column's sequence
 
     @property
     def key(self) -> str:
@@ -90,7 +95,8 @@ class DirectLoad:
         columns no source field feeds are left out, so they are neither encoded nor
         parsed: PostgreSQL fills them with NULL, their (absent) default."""
         data = [c for c in self.target.data_columns if c not in self.omitted]
-        return [*self.target.scope, *data, *self.target.geometry_columns, "import_run_id"]
+        ids = ["id"] if self.first_id is not None else []
+        return [*ids, *self.target.scope, *data, *self.target.geometry_columns, "import_run_id"]
 
     def split(self, data: Mapping[str, Any], count: int) -> tuple[dict[str, Any] | None, Any]:
         """The batch's rows for the target (with scope and run columns) and the mask of
@@ -117,6 +123,9 @@ class DirectLoad:
             if self.run_id is not None
             else pa.nulls(keep.size, pa.int64())
         )
+        if self.first_id is not None:
+            start = self.first_id + self.written
+            direct["id"] = np.arange(start, start + keep.size, dtype=np.int64)
         self.written += int(keep.size)
         return direct, held_mask
 
@@ -171,7 +180,36 @@ def begin(
         load.saved.extend(recreate)
         if run_id is not None:
             load.saved.extend(_suspend_run_link(conn, target))
+        _reserve_ids(conn, load, expected)
     return load
+
+
+def _reserve_ids(conn: Connection, load: DirectLoad, expected: int) -> None:
+    """Take ``expected`` ids from the id column's sequence at once, so the COPY sends
+    them instead of PostgreSQL calling the sequence for every row. Only under the load's
+    lock of the table (indexes dropped): every other writer of the table, the only users
+    of its sequence, waits for this import."""
+    sequence = conn.execute(
+        sa.text(
+            "SELECT pg_get_serial_sequence(:table, 'id') FROM pg_attribute "
+            "WHERE attrelid = CAST(:table AS regclass) AND attname = 'id' AND attidentity <> 'a'"
+        ),
+        {"table": load.target.table},
+    ).scalar_one_or_none()
+    if sequence is None:
+        return
+    first = conn.execute(
+        sa.text("SELECT nextval(CAST(:sequence AS regclass))"), {"sequence": sequence}
+    ).scalar_one()
+    _set_sequence(conn, str(sequence), int(first) + expected - 1)
+    load.first_id, load.reserved, load.sequence = int(first), expected, str(sequence)
+
+
+def _set_sequence(conn: Connection, sequence: str, last: int) -> None:
+    conn.execute(
+        sa.text("SELECT setval(CAST(:sequence AS regclass), :last)"),
+        {"sequence": sequence, "last": last},
+    )
 
 
 def shared_keys(values: pa.Array) -> tuple[pa.Array, int]:
@@ -295,6 +333,8 @@ def finish(
     duplicate) features, analyze."""
     if load.unchecked:
         _require_unique_keys(load)
+    if load.sequence is not None and load.first_id is not None and load.written > load.reserved:
+        _set_sequence(conn, load.sequence, load.first_id + load.written - 1)  # more than counted
     recreate_indexes(conn, load.saved)
     counts = MergeCounts(inserted=load.written)
     if load.held:

@@ -252,8 +252,18 @@ def test_a_big_first_import_goes_straight_in_and_rebuilds_the_indexes(
     assert _schema(empty) == before
     assert any(VERSION_TRIGGER in t for t in before[1])
     assert any(RUN_KEY in c and c.endswith(" true") for c in before[2])
+    # Ids were sent with the rows, one block taken from the sequence, which moved past it.
+    with empty.connect() as conn:
+        low, high, count, following = conn.execute(
+            sa.text(
+                "SELECT min(id), max(id), count(DISTINCT id), "
+                "nextval(pg_get_serial_sequence('cadastre.parcel', 'id')) FROM cadastre.parcel"
+            )
+        ).one()
+    assert (high - low + 1, count) == (30, 30) and following > high
     # Columns the file does not feed were left out of the COPY (NULL, no default).
     columns = during[1]
+    assert columns[0] == "id"
     assert {"cadastral_number", "measured_area", "geom", "geom_etrs89"} <= set(columns)
     assert not {"land_book_number", "notes", "address_id", "intravilan"} & set(columns)
     # The GiST indexes are built first (beside the overlap test), the B-trees after.
@@ -443,6 +453,30 @@ def test_the_run_key_stays_when_another_transaction_holds_the_runs(
     assert any(RUN_KEY in constraint for constraint in during[0][2])
     assert not any(VERSION_TRIGGER in trigger for trigger in during[0][1])
     assert _schema(empty) == before
+
+
+def test_more_rows_than_counted_move_the_sequence_past_them(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader whose count fell short: the rows beyond the reserved ids still get
+    unique ones, and the sequence is moved past them before anyone else inserts."""
+    _direct(monkeypatch)
+    real = direct._reserve_ids
+    monkeypatch.setattr(direct, "_reserve_ids", lambda conn, load, n: real(conn, load, n - 12))
+    path = grid_parcels(tmp_path / "short.gpkg", 30, prefix="S", size=SIZE)
+    report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    assert report.counts["inserted"] == 30
+    with empty.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO cadastre.parcel (uat_siruta, cadastral_number) VALUES (1, 'after')"
+            )
+        )
+    assert _count(empty) == 31
+    with empty.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(DISTINCT id) FROM cadastre.parcel")).scalar() == 31
+        )
 
 
 def test_a_failed_big_first_import_leaves_the_schema_in_place(
