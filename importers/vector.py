@@ -479,9 +479,11 @@ def _copy(
     row_no = job.row_offset + batch.start + accepted.astype(np.int64)
     labels = _stage_labels(batch, accepted)
     data: dict[str, Any] = {"row_no": row_no, "label": labels}
+    every = count == len(batch)  # nothing rejected: the columns as they are, no copy
     for name in stage_columns(target)[2:]:
         if name not in target.geometry_columns:
-            values = _take(converted.columns.get(name), accepted)
+            values = converted.columns.get(name)
+            values = values if every else _take(values, accepted)
             data[name] = [None] * count if values is None else values
     data.update(geometry)
     _remember_keys(job, data)

@@ -219,6 +219,33 @@ def test_twins_are_made_beside_the_validation_of_the_next_batch(
     assert _count(empty, "geom_etrs89 IS NOT NULL") == 30
 
 
+def test_columns_are_copied_only_when_features_were_rejected(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[int] = []
+    real = vector._take
+
+    def spy(values: Any, picked: np.ndarray) -> Any:
+        taken.append(len(picked))
+        return real(values, picked)
+
+    monkeypatch.setattr(vector, "_take", spy)
+    path = grid_parcels(tmp_path / "clean.gpkg", 20, prefix="C", size=SIZE)
+    assert import_cadastre(empty, stereo, [str(path)], CadastreOptions()).counts["inserted"] == 20
+    assert taken == []
+    frame = pyogrio.read_dataframe(path)
+    frame.loc[3, "NR_CAD"] = None  # rejected: no cadastral number
+    pyogrio.write_dataframe(frame, tmp_path / "one_rejected.gpkg", layer="parcels")
+    with empty.begin() as conn:
+        conn.execute(sa.text("TRUNCATE cadastre.parcel CASCADE"))
+    report = import_cadastre(
+        empty, stereo, [str(tmp_path / "one_rejected.gpkg")], CadastreOptions()
+    )
+    assert report.counts["rejected"] == 1 and report.counts["inserted"] == 19
+    assert taken and set(taken) == {19}
+    assert _count(empty, "cadastral_number = 'C400004' AND measured_area = 400") == 1
+
+
 def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make a 30-parcel file a "big first import" (loaded straight into the table)."""
     monkeypatch.setattr(merge, "BULK_ROWS", 10)
