@@ -7,12 +7,18 @@ Input: a deterministic perturbed grid of 8-vertex parcels over ~40 × 40 km of S
 Ours: ``urbangis import cadastre`` (in a child process, so its peak memory is its own)
 with validation on: CRS check against the municipality, geometry validation and repair,
 key, measured-area and sliver checks, duplicate and overlap detection, ETRS89 twins
-(TransDatRO), then, this being a first import of the UAT, a binary COPY straight into
-``cadastre.parcel`` (``importers.direct``) with its foreign keys and version rule
-checked, its seven indexes rebuilt and ANALYZE, one transaction, run record. Peer:
-``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no spatial index during the load) into
-a fresh table, followed by the GiST index and ANALYZE, timed end to end
-(performance-anchors.md, S6).
+(TransDatRO, made on a thread of their own a batch behind validation), all in one
+transaction with its run record. This being a first import of the UAT, the rows go by
+one binary COPY straight into ``cadastre.parcel`` (``importers.direct``): its secondary
+indexes dropped; its version-rule trigger dropped too once the load has proved it
+cannot fail (no current or future-ending version in the UAT, every key once in the
+file, checked again on the rows written); its foreign key to the import runs dropped
+and validated again by one scan at the end; ids taken from the sequence as one block;
+columns the file does not feed left out. Then the two GiST indexes are rebuilt while
+Python matches the overlap test's edges, the five B-trees after them, the trigger and
+the key restored, ANALYZE. Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no
+spatial index during the load) into a fresh table, followed by the GiST index and
+ANALYZE, timed end to end (performance-anchors.md, S6).
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_import.py [N]`` (or
 ``BENCH_PARCELS=N``; 1 000 000 by default). The last lines are
