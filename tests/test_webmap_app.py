@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, Response
 from flask.testing import FlaskClient
 from sqlalchemy.engine import URL, Engine
 
@@ -197,6 +197,20 @@ def test_security_headers(client: FlaskClient) -> None:
     assert "style-src 'self'" in policy
     assert "https://tile.openstreetmap.org" in policy.split("img-src")[1].split(";")[0]
     assert "unsafe-inline" not in policy
+
+
+def test_a_view_keeps_the_security_header_it_set(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/framed")
+    def framed() -> Response:
+        response = Response("ok")
+        response.headers["x-frame-options"] = "SAMEORIGIN"
+        return response
+
+    headers = app.test_client().get("/framed").headers
+    assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers.getlist("X-Content-Type-Options") == ["nosniff"]
 
 
 @pytest.mark.parametrize(

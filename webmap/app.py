@@ -158,7 +158,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(analysis_api.blueprint)
     app.register_blueprint(permits_api.blueprint)
     policy = content_security_policy(settings.osm_tiles_url)
-    app.after_request(lambda response: _secure(response, policy))
+    secure = [(name.lower(), name, value) for name, value in secure_headers(policy).items()]
+    app.after_request(lambda response: _secure(response, secure))
     # anonymous requests for cached tiles are answered before Flask (webmap.tiles)
     app.wsgi_app = tiles.CachedTiles(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
@@ -186,9 +187,13 @@ def secure_headers(policy: str) -> dict[str, str]:
     }
 
 
-def _secure(response: Response, policy: str) -> Response:
-    for name, value in secure_headers(policy).items():
-        response.headers.setdefault(name, value)
+def _secure(response: Response, secure: list[tuple[str, str, str]]) -> Response:
+    """Add the security headers the view did not set itself (one pass over the headers:
+    ``setdefault`` per header scanned them once each)."""
+    present = {name.lower() for name, _ in response.headers}
+    for lowered, name, value in secure:
+        if lowered not in present:
+            response.headers.add(name, value)
     return response
 
 
