@@ -6,8 +6,9 @@ boundary is one edge walked once in each direction, by the two neighbours. So an
 that appears exactly once in its direction and once in the other cannot be where two
 interiors overlap; only features with some other edge (unmatched: a street gap, the
 edge of the file, a neighbour drawn differently; or repeated in the same direction: a
-copy) are *candidates*. Edges are matched by hashes of their exact coordinates, and a
-match is confirmed on the coordinates, so a hash collision cannot hide an edge.
+copy) are *candidates*. Edges are matched by a hash of their two end points taken in
+either order (each edge hashed once) and the direction they are walked in; a match is
+confirmed on the coordinates, so a hash collision cannot hide an edge.
 
 Staging only keeps each batch's rings (``EdgeSketch.add``); matching runs when the
 candidates are asked for, after the load, on the thread that overlaps the database's
@@ -51,10 +52,10 @@ _MIX2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
 class _Edges(NamedTuple):
-    """Directed ring edges: hashes of both directions, end points and owner row."""
+    """Directed ring edges: the hash of their end points, direction, end points, owner."""
 
-    forward: np.ndarray  # hash of tail → head
-    reverse: np.ndarray  # hash of head → tail
+    key: np.ndarray  # hash of the two end points, the same both ways
+    up: np.ndarray  # walked from the end point of lower hash to the other
     tail: np.ndarray  # (n, 2) coordinates
     head: np.ndarray  # (n, 2)
     row: np.ndarray
@@ -100,13 +101,12 @@ class _Chunk:
         flip = np.repeat((twice_area < 0) == self.shells, sizes)[:-1]
         real &= (x[:-1] != x[1:]) | (y[:-1] != y[1:])
         vertex = _vertex_hash(coords)
-        ahead = _edge_hash(vertex[:-1], vertex[1:])
-        behind = _edge_hash(vertex[1:], vertex[:-1])
+        start, end = vertex[:-1][real], vertex[1:][real]
         here, there = coords[:-1], coords[1:]
         flip = flip[real]
         return _Edges(
-            np.where(flip, behind[real], ahead[real]),
-            np.where(flip, ahead[real], behind[real]),
+            _edge_hash(np.minimum(start, end), np.maximum(start, end)),
+            (start < end) != flip,
             np.where(flip[:, None], there[real], here[real]),
             np.where(flip[:, None], here[real], there[real]),
             np.repeat(self.rows, sizes)[:-1][real],
@@ -297,22 +297,25 @@ def _match(edges: _Edges, *, final: bool) -> tuple[_Edges, np.ndarray]:
     """Match ``edges`` among themselves: returns the edges left for later (no twin yet;
     none when ``final``) and the rows of edges that are bad (a copy in the same
     direction, two twins, or, when ``final``, no twin at all)."""
-    # One hash table for both directions: a reverse hash no edge has runs forward gets
-    # a code of its own, counted zero times.
-    count = edges.forward.shape[0]
-    both, keys = pd.factorize(np.concatenate([edges.forward, edges.reverse]), sort=False)
-    codes, reverse_code = both[:count], both[count:]
-    counts = np.bincount(codes, minlength=keys.shape[0])
-    reverse_count = counts[reverse_code]
-    single = (counts[codes] == 1) & (reverse_count == 1)
-    edge_of_code = np.empty(counts.shape[0], dtype=np.int64)
-    edge_of_code[codes] = np.arange(count)
-    twin = edge_of_code[reverse_code[single]]
-    matched = np.zeros(codes.shape[0], dtype=bool)
-    matched[single] = (edges.tail[single] == edges.head[twin]).all(axis=1) & (
-        edges.head[single] == edges.tail[twin]
-    ).all(axis=1)
-    waiting = (counts[codes] == 1) & (reverse_count == 0)
+    # An edge and its twin share a key: a key found twice, walked both ways, on the same
+    # coordinates, is a match; found once, the edge waits; anything else is bad.
+    codes, _ = pd.factorize(edges.key, sort=False)
+    count = codes.shape[0]
+    counts = np.bincount(codes)
+    first = np.empty(counts.shape[0], dtype=np.int64)
+    first[codes[::-1]] = np.arange(count - 1, -1, -1)
+    last = np.empty(counts.shape[0], dtype=np.int64)
+    last[codes] = np.arange(count)
+    pair = np.flatnonzero(counts[codes] == 2)
+    pair_first = first[codes[pair]]
+    twin = np.where(pair_first == pair, last[codes[pair]], pair_first)
+    matched = np.zeros(count, dtype=bool)
+    matched[pair] = (
+        (edges.up[pair] != edges.up[twin])
+        & (edges.tail[pair] == edges.head[twin]).all(axis=1)
+        & (edges.head[pair] == edges.tail[twin]).all(axis=1)
+    )
+    waiting = counts[codes] == 1
     if final:
         return edges.take(np.empty(0, dtype=np.int64)), edges.row[~matched]
     return edges.take(waiting), edges.row[~matched & ~waiting]
@@ -342,7 +345,7 @@ def _vertex_hash(coords: np.ndarray) -> np.ndarray:
 
 
 def _edge_hash(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of a directed edge (tail → head differs from head → tail)."""
+    """A 64-bit hash of an ordered pair of vertex hashes (tail, head differs from head, tail)."""
     with np.errstate(over="ignore"):
         mixed = tail * _MIX2 + (head ^ (head >> np.uint64(27))) * _MIX
         return mixed ^ (mixed >> np.uint64(33))
