@@ -448,7 +448,7 @@ def items(service: Service, role: str, collection_id: str, params: Params) -> An
             )
             body: Iterable[bytes] = _streamed_collection(service, query, values, matched)
         else:
-            rows = queries.fetch_page(conn, query)
+            rows = queries.fetch_page(conn, query, serial=True)
             matched = _matched(conn, query, len(rows), state.rows_estimate)
             body = [_collection_bytes(service, query, values, rows, matched)]
     return Answer(media_type=GEOJSON, body=body, headers=_items_headers(srid, matched))

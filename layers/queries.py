@@ -424,9 +424,27 @@ def _helpers() -> ThreadPoolExecutor:
         return _HELPERS[0]
 
 
-def fetch_page(conn: Connection, query: FeatureQuery) -> list[str]:
-    """The page (plus one look-ahead row) as a list, for small pages."""
-    return [row[0] for row in _page_result(conn, query)]
+def fetch_page(conn: Connection, query: FeatureQuery, *, serial: bool = False) -> list[str]:
+    """The page (plus one look-ahead row) as a list, for small pages.
+
+    ``serial`` (``conn`` in autocommit): the page runs without parallel workers, set
+    in the same round trip (one simple query, an implicit transaction, with the values
+    bound by the driver). PostgreSQL rates the bbox filter dear and plans a small page
+    with two workers, which save it a fraction of a millisecond but take 15 ms and more
+    to start on a busy machine, so a 100-feature page waited for them most of its time.
+    Requests with filter conditions keep SQLAlchemy's path.
+    """
+    compiled = compiled_page(conn, query) if serial else None
+    if compiled is None or conn.dialect.driver != "psycopg":
+        return [row[0] for row in _page_result(conn, query)]
+    sql, params = compiled
+    try:
+        with psycopg.ClientCursor(_driver(conn)) as cursor:
+            cursor.execute(f"{SERIAL_PAGE}; {sql}", params)
+            cursor.nextset()
+            return [row[0] for row in cursor.fetchall()]
+    except psycopg.Error as exc:  # as SQLAlchemy would raise it (callers catch those)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, psycopg.Error) from None
 
 
 def number_matched(conn: Connection, query: FeatureQuery, rows_estimate: float) -> int | None:

@@ -525,3 +525,20 @@ def test_a_lone_big_page_is_split_and_a_busy_process_does_not_split(
             assert spare is None
     finally:
         engine.dispose()
+
+
+def test_small_pages_run_without_parallel_workers_in_one_statement(
+    layers_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers take longer to start than a small page takes; the setting ends with it."""
+    engine = create_engine(layers_settings)
+    query = queries.FeatureQuery(Catalog(3844).get("parcels"), "public")
+    setting = "SELECT current_setting('max_parallel_workers_per_gather')"
+    monkeypatch.setattr(queries, "compiled_page", lambda *a, **k: (setting, {}))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            default = conn.execute(sa.text(setting)).scalar_one()
+            assert queries.fetch_page(conn, query, serial=True) == ["0"]
+            assert conn.execute(sa.text(setting)).scalar_one() == default != "0"
+    finally:
+        engine.dispose()
