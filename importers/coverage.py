@@ -56,8 +56,8 @@ class _Edges(NamedTuple):
 
     key: np.ndarray  # hash of the two end points, the same both ways
     up: np.ndarray  # walked from the end point of lower hash to the other
-    tail: np.ndarray  # (n, 2) coordinates
-    head: np.ndarray  # (n, 2)
+    tail: np.ndarray  # coordinates as complex numbers (x + iy): one value a point
+    head: np.ndarray
     row: np.ndarray
 
     def take(self, picked: np.ndarray) -> _Edges:
@@ -102,13 +102,14 @@ class _Chunk:
         real &= (x[:-1] != x[1:]) | (y[:-1] != y[1:])
         vertex = _vertex_hash(coords)
         start, end = vertex[:-1][real], vertex[1:][real]
-        here, there = coords[:-1], coords[1:]
+        points = np.ascontiguousarray(coords, dtype=np.float64).view(np.complex128)[:, 0]
+        here, there = points[:-1][real], points[1:][real]
         flip = flip[real]
         return _Edges(
             _edge_hash(np.minimum(start, end), np.maximum(start, end)),
             (start < end) != flip,
-            np.where(flip[:, None], there[real], here[real]),
-            np.where(flip[:, None], here[real], there[real]),
+            np.where(flip, there, here),
+            np.where(flip, here, there),
             np.repeat(self.rows, sizes)[:-1][real],
         )
 
@@ -312,8 +313,8 @@ def _match(edges: _Edges, *, final: bool) -> tuple[_Edges, np.ndarray]:
     matched = np.zeros(count, dtype=bool)
     matched[pair] = (
         (edges.up[pair] != edges.up[twin])
-        & (edges.tail[pair] == edges.head[twin]).all(axis=1)
-        & (edges.head[pair] == edges.tail[twin]).all(axis=1)
+        & (edges.tail[pair] == edges.head[twin])
+        & (edges.head[pair] == edges.tail[twin])
     )
     waiting = counts[codes] == 1
     if final:
