@@ -246,6 +246,18 @@ def test_columns_are_copied_only_when_features_were_rejected(
     assert _count(empty, "cadastral_number = 'C400004' AND measured_area = 400") == 1
 
 
+def test_thinness_from_known_areas_is_the_validation_measure() -> None:
+    from gis_core.validation import thinness
+
+    geoms = np.asarray(
+        [shapely.box(0, 0, 10, 10), shapely.box(0, 0, 100, 0.01), shapely.Point(0, 0).buffer(5)],
+        dtype=object,
+    )
+    ours = vector._thinness(shapely.area(geoms), shapely.length(geoms))
+    assert ours == pytest.approx(thinness(geoms))
+    assert vector._thinness(np.array([0.0]), np.array([0.0])).tolist() == [0.0]
+
+
 def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make a 30-parcel file a "big first import" (loaded straight into the table)."""
     monkeypatch.setattr(merge, "BULK_ROWS", 10)
