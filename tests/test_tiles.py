@@ -238,6 +238,29 @@ def test_cache_hits_never_reach_flask_and_carry_the_same_headers(app: Flask) -> 
         assert dict(unchanged.headers) == dict(checked.headers)
 
 
+def test_a_cached_tile_replaced_by_another_build_is_sent_with_its_own_length(
+    app: Flask,
+) -> None:
+    """Two workers may build one tile with its features in another order; the copy
+    cached last must go out with its length, not the first copy's (a wrong length
+    corrupts the connection for every later answer on it)."""
+    z, x, y = tile_of(18, LON + 0.002)
+    url = f"/tiles/parcels/{z}/{x}/{y}.mvt"
+    client = app.test_client()
+    with flask_calls(app) as calls:
+        first = client.get(url)
+        assert first.status_code == 200 and first.data
+        assert client.get(url).headers["Content-Length"] == str(len(first.data))
+        services = layer_services(app)
+        [key] = [k for k in services.tiles._entries if (k.z, k.x, k.y) == (z, x, y)]
+        services.tiles.put(key, first.data + b"\x1a\x00")  # another build, two bytes more
+        again = client.get(url)
+        assert calls == [url], "answered from the cache"
+        assert again.data == first.data + b"\x1a\x00"
+        assert again.headers["Content-Length"] == str(len(again.data))
+        assert again.headers["ETag"] == first.headers["ETag"]
+
+
 def test_empty_cached_tiles_are_answered_alike(app: Flask) -> None:
     url = "/tiles/parcels,zones/17/1/1.mvt"
     client = app.test_client()

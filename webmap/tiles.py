@@ -178,19 +178,21 @@ class CachedTiles:
         data = services.tiles.get(key, count_miss=False)
         if data is None:
             return None
-        etag, headers = self._headers.get(key) or self._remember(key, data)
+        etag, headers = self._headers.get(key) or self._remember(key)
         wanted = environ.get("HTTP_IF_NONE_MATCH")
         if wanted and parse_etags(wanted).contains(etag):
             return "304 NOT MODIFIED", [h for h in headers if h[0] not in ENTITY_HEADERS], []
         if not data:
             return "204 NO CONTENT", headers, []
-        return "200 OK", headers, [] if method == "HEAD" else [data]
+        # The length is the bytes' own: two workers may have built the same tile with its
+        # features in another order (a parallel plan), and the later copy replaced the first.
+        sized = [headers[0], ("Content-Length", str(len(data))), *headers[1:]]
+        return "200 OK", sized, [] if method == "HEAD" else [data]
 
-    def _remember(self, key: TileKey, data: bytes) -> tuple[str, list[tuple[str, str]]]:
-        """The tile's ETag and answer headers, kept for its next hits."""
+    def _remember(self, key: TileKey) -> tuple[str, list[tuple[str, str]]]:
+        """The tile's ETag and answer headers but its length, kept for its next hits."""
         etag = key.etag()
-        size = [("Content-Length", str(len(data)))] if data else []
-        headers = [("Content-Type", mvt.MVT), *size, ("ETag", quote_etag(etag))]
+        headers = [("Content-Type", mvt.MVT), ("ETag", quote_etag(etag))]
         if len(self._headers) >= self.REMEMBERED:
             self._headers.clear()
         self._headers[key] = found = (etag, [*headers, *self._fixed_headers()])
