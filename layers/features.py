@@ -224,25 +224,25 @@ def property_conditions(
 
 # -- database access ------------------------------------------------------------------
 @contextmanager
-def request_connection(service: Service, *, single: bool = False) -> Iterator[Connection]:
+def request_connection(
+    service: Service, *, single: bool = False, serial: bool = False
+) -> Iterator[Connection]:
     """A read-only transaction under the request's statement timeout; SQL errors caused
     by request values (a bad cast in a filter) become 400, timeouts a clear 503.
 
     ``single``: the caller only runs self-contained reads (no cursor kept open), so with
     the engine's own statement timeout they run in autocommit mode, saving the BEGIN
     and COMMIT round trips of every small page.
+    ``serial``: the transaction's queries run without parallel workers (set in the same
+    round trip as the timeout); see ``queries.stream_page`` for why pages want that.
     """
     try:
         with service.engine.connect() as conn:
-            if single and service.timeout_ms is None:
+            if single and service.timeout_ms is None and not serial:
                 yield conn.execution_options(isolation_level="AUTOCOMMIT")
                 return
             with conn.begin():
-                if service.timeout_ms is not None:
-                    conn.execute(
-                        sa.text("SELECT set_config('statement_timeout', :t, true)"),
-                        {"t": str(service.timeout_ms)},
-                    )
+                _set_locals(conn, service.timeout_ms, serial)
                 yield conn
     except (DataError, ProgrammingError) as exc:
         raise InvalidParameter(f"the request cannot be evaluated: {_first_line(exc)}") from None
@@ -254,6 +254,21 @@ def request_connection(service: Service, *, single: bool = False) -> Iterator[Co
 
 class _Timeout(UrbanGisError):
     http_status = 503
+
+
+def _set_locals(conn: Connection, timeout_ms: int | None, serial: bool) -> None:
+    """The transaction's statement timeout and parallelism, in one round trip."""
+    values: dict[str, str] = {}
+    if timeout_ms is not None:
+        values["statement_timeout"] = str(timeout_ms)
+    if serial:
+        values["max_parallel_workers_per_gather"] = "0"
+    if not values:
+        return
+    calls = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(values)))
+    params = {f"n{i}": name for i, name in enumerate(values)}
+    params.update({f"v{i}": value for i, value in enumerate(values.values())})
+    conn.execute(sa.text(f"SELECT {calls}"), params)
 
 
 def _first_line(exc: Exception) -> str:

@@ -183,16 +183,28 @@ def page_statement(
     named: bool = False,
     as_bytes: bool = False,
 ) -> Select[Any]:
-    """One row per feature, one row more than the limit to tell whether a next page
-    exists. ``as_bytes``: each feature as UTF-8 ``bytea`` rather than text.
+    """One GeoJSON feature per row, one row more than the limit to tell whether a next
+    page exists. ``as_bytes``: each feature as UTF-8 ``bytea`` rather than text."""
+    text: ColumnElement[Any] = feature_text(query.layer, query.output_fields, query.out_srid)
+    return texts_after_paging(query, text, named=named, as_bytes=as_bytes)
+
+
+def texts_after_paging(
+    query: FeatureQuery,
+    text: ColumnElement[Any],
+    *,
+    named: bool = False,
+    as_bytes: bool = False,
+) -> Select[Any]:
+    """``text`` (an expression over the layer's tables) for each row of the page, plus
+    one look-ahead row, in the page's order (as UTF-8 ``bytea`` with ``as_bytes``).
 
     The rows are chosen (filtered, sorted, limited) in a subquery that carries only the
-    columns the features need, and the GeoJSON is built over its result: PostgreSQL
-    would otherwise build the text below the LIMIT, also for the rows that OFFSET
-    skips, so page n of a paging client paid for n pages of features.
+    columns ``text`` reads, and ``text`` is built over its result: PostgreSQL would
+    otherwise build it below the LIMIT, also for the rows that OFFSET skips, so page n
+    of a paging client paid for n pages of features.
     """
     layer = query.layer
-    text: ColumnElement[Any] = feature_text(layer, query.output_fields, query.out_srid)
     keys = order_by(query)
     used = _source_columns(layer, [text])
     sort_keys = [key.element for key in keys]

@@ -139,7 +139,7 @@ def _numbers(version: str) -> tuple[int, ...]:
 # -- operations ---------------------------------------------------------------------
 def get_capabilities(service: OwsService, role: str, kvp: Kvp, version: str) -> Answer:
     layers = visible_layers(service.catalog, role)
-    with request_connection(service.data) as conn:
+    with request_connection(service.data, serial=True) as conn:
         extents = [(layer, service.catalog.state(conn, layer).extent) for layer in layers]
     sections = kvp.text("sections")
     body = wfs_capabilities.document(service, extents, version, sections)
@@ -175,7 +175,7 @@ def get_feature(service: OwsService, role: str, kvp: Kvp, version: str) -> Answe
     stored = kvp.text("storedQuery_id")
     if stored is not None:
         return _stored_query(service, role, kvp, version, stored)
-    with request_connection(service.data) as conn:
+    with request_connection(service.data, serial=True) as conn:
         request = wfs_request.build(conn, service.catalog, role, kvp, version, service.max_count)
         return _features(service, conn, request, kvp, version)
 
@@ -196,7 +196,7 @@ def _stored_query(service: OwsService, role: str, kvp: Kvp, version: str, stored
     values.pop("id", None)
     values.update({"typenames": layer.id, "resourceid": text})
     inner = Kvp(values)
-    with request_connection(service.data) as conn:
+    with request_connection(service.data, serial=True) as conn:
         request = wfs_request.build(conn, service.catalog, role, inner, version, 1)
         if request.hits or request.count == 0:
             return _features(service, conn, request, inner, version)
@@ -240,7 +240,7 @@ def get_property_value(service: OwsService, role: str, kvp: Kvp, version: str) -
     if kvp.text("outputFormat") is not None:
         wfs_request.output_encoding(kvp, version)
     inner = Kvp(values)
-    with request_connection(service.data) as conn:
+    with request_connection(service.data, serial=True) as conn:
         request = wfs_request.build(
             conn, service.catalog, role, inner, version, service.max_count, value_reference=True
         )
@@ -514,7 +514,7 @@ def _streamed(
     """The members straight from server-side cursors, in batches."""
     yield head
     first = True
-    with request_connection(service.data) as conn:
+    with request_connection(service.data, serial=True) as conn:
         for statement, query in zip(statements, planned, strict=True):
             result = conn.execution_options(
                 stream_results=True, yield_per=queries.STREAM_BATCH

@@ -288,15 +288,9 @@ def _optional_geometry(geometry: ColumnElement[str]) -> ColumnElement[str]:
 
 
 def member_statement(query: queries.FeatureQuery, text: ColumnElement[str]) -> Select[Any]:
-    """One row per feature (plus one look-ahead row), in a stable order."""
-    return (
-        sa.select(text.label("member"))
-        .select_from(query.layer.source)
-        .where(queries.where_clause(query))
-        .order_by(*queries.order_by(query))
-        .limit(query.limit + 1)
-        .offset(query.offset)
-    )
+    """One row per feature (plus one look-ahead row), in a stable order; the member text
+    is built only for the rows the page returns, never for those its offset skips."""
+    return queries.texts_after_paging(query, text)
 
 
 def schema_document(

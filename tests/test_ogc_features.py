@@ -393,6 +393,27 @@ def test_requests_run_under_the_statement_timeout(layers_settings: Settings) -> 
     engine.dispose()
 
 
+
+def test_serial_transactions_keep_the_timeout_and_end_with_the_request(
+    layers_settings: Settings,
+) -> None:
+    """``serial``: no parallel workers, set with the timeout, for that transaction only."""
+    engine = create_engine(layers_settings)
+    workers = "SELECT current_setting('max_parallel_workers_per_gather')"
+    try:
+        for timeout_ms in (1234, None):
+            service = features.Service(engine, Catalog(3844), "http://x", timeout_ms=timeout_ms)
+            with features.request_connection(service, serial=True) as conn:
+                assert conn.execute(sa.text(workers)).scalar() == "0"
+                if timeout_ms is not None:
+                    assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "1234ms"
+                connection = conn.connection.driver_connection
+            with engine.connect() as conn:
+                assert conn.connection.driver_connection is connection  # the same, reused
+                assert conn.execute(sa.text(workers)).scalar() != "0"
+    finally:
+        engine.dispose()
+
 # -- big pages ------------------------------------------------------------------------
 def without_time(page: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in page.items() if k != "timeStamp"}

@@ -18,7 +18,8 @@ from lxml import etree
 from gis_core.crs import transform_coords
 from gis_core.db import create_engine
 from gis_core.settings import Settings
-from layers import fes
+from layers import fes, queries, wfs_gml
+from layers.catalog import Catalog, Field
 from tests.test_layers_data import (
     ORIGIN_E,
     ORIGIN_N,
@@ -401,3 +402,24 @@ def test_entities_are_refused(tmp_path: object) -> None:
 def test_like_patterns_are_translated() -> None:
     assert fes.like_pattern("a*b.c!*", "*", ".", "!") == "a%b_c*"
     assert fes.like_pattern("50%_x", "*", ".", "!") == "50\\%\\_x"
+
+
+def test_members_are_built_only_for_the_rows_of_the_page(layers_settings: Settings) -> None:
+    """A member's XML is built after LIMIT and OFFSET: a field that fails on a skipped
+    row (division by zero on the first parcel) does not fail its page."""
+    engine = create_engine(layers_settings)
+    layer = Catalog(3844).get("parcels")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(
+                sa.text("SELECT min(id) FROM cadastre.parcel WHERE valid_to IS NULL")
+            ).scalar_one()
+            probe = Field("probe", sa.literal(1) / (layer.id_expr - first), type="number")
+            query = queries.FeatureQuery(layer, "public", fields=(probe,), limit=2, offset=1)
+            text = wfs_gml.feature_xml(layer, (probe,), 3844, wfs_gml.GML_32)
+            members = conn.execute(wfs_gml.member_statement(query, text)).scalars().all()
+    finally:
+        engine.dispose()
+    assert len(members) == 3  # with the look-ahead row
+    assert all(f'gml:id="parcels.{first}"' not in member for member in members)
+    assert all("<urbangis:probe>" in member for member in members)
