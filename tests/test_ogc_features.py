@@ -393,7 +393,6 @@ def test_requests_run_under_the_statement_timeout(layers_settings: Settings) -> 
     engine.dispose()
 
 
-
 def test_serial_transactions_keep_the_timeout_and_end_with_the_request(
     layers_settings: Settings,
 ) -> None:
@@ -413,6 +412,7 @@ def test_serial_transactions_keep_the_timeout_and_end_with_the_request(
                 assert conn.execute(sa.text(workers)).scalar() != "0"
     finally:
         engine.dispose()
+
 
 # -- big pages ------------------------------------------------------------------------
 def without_time(page: dict[str, Any]) -> dict[str, Any]:
