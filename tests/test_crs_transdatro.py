@@ -166,6 +166,22 @@ def test_inverse_works_up_to_the_edge_of_the_grid() -> None:
     assert np.abs(back_north - north).max() < ROUND_TRIP_TOLERANCE_M
 
 
+def test_stereographic_inverse_matches_proj_over_the_whole_grid() -> None:
+    """The numpy inverse stereographic gives PROJ's ``sterea`` results (1e-13° = 1e-8 m),
+    over and well beyond the grid, at the origin too (TransDatRO's step 3)."""
+    rng = np.random.default_rng(70)
+    east = np.r_[rng.uniform(-200_000.0, 1_200_000.0, 200_000), 500_000.0]
+    north = np.r_[rng.uniform(-100_000.0, 1_100_000.0, 200_000), 500_000.0]
+    proj = Transformer.from_crs(
+        transdatro.GEOGRAPHIC_GRS80, transdatro.STEREO70_ON_GRS80, always_xy=True
+    )
+    expected_lon, expected_lat = proj.transform(east, north, direction="INVERSE")
+    lon, lat = transdatro.stereographic_inverse(east, north)
+    assert np.abs(lon - expected_lon).max() < 1e-13
+    assert np.abs(lat - expected_lat).max() < 1e-13
+    assert (lon[-1], lat[-1]) == pytest.approx((25.0, 46.0), abs=1e-13)
+
+
 def test_web_mercator_round_trip() -> None:
     east, north = random_covered_points(5_000, seed=3857)
     x, y = transform_coords(3844, 3857, east, north)

@@ -7,7 +7,9 @@ misses the official results by up to a metre. TransDatRO reaches about a millime
    ANCPI's bicubic Hermite patch (one-sided first derivatives, central cross derivative);
 2. a 2D Helmert from Stereo 70 to "stereographic on GRS80";
 3. the inverse oblique stereographic projection on GRS80 (origin 46°N 25°E, k0 0.99975,
-   false easting and northing 500 000 m), done by PROJ;
+   false easting and northing 500 000 m): PROJ's ``sterea`` formulas, evaluated here with
+   numpy (``stereographic_inverse``), since PROJ spends three quarters of a bulk
+   conversion's time on them, one point at a time; the forward projection is PROJ's;
 4. optionally the EGG97 quasigeoid (``EGG97_QGRJ.GRD``) for normal ↔ ellipsoidal heights.
 
 Functions here take 1-D float64 arrays of equal length and never raise for points off the
@@ -276,6 +278,89 @@ def quasigeoid_patches() -> HermitePatches:
     return build_patches(quasigeoid_grid())
 
 
+# GRS80 and the stereographic's parameters (the same as ``STEREO70_ON_GRS80``).
+_GRS80_A = 6378137.0
+_GRS80_F = 1.0 / 298.257222101
+_E2 = _GRS80_F * (2.0 - _GRS80_F)
+_E = math.sqrt(_E2)
+_PHI0 = math.radians(46.0)
+_LAM0 = math.radians(25.0)
+_K0 = 0.99975
+_FALSE_EN = 500_000.0
+
+
+@dataclass(frozen=True)
+class _Gauss:
+    """The conformal (Gauss) sphere of PROJ's ``sterea`` (its ``pj_gauss_ini``)."""
+
+    c: float  # longitude scale from the ellipsoid to the sphere
+    k: float  # the latitude mapping's constant
+    chi0: float  # the origin's latitude on the sphere
+    diameter: float  # twice the sphere's radius (in units of the semi-major axis)
+
+    @classmethod
+    def of(cls, e2: float, phi0: float) -> _Gauss:
+        e = math.sqrt(e2)
+        sin_phi0, cos_phi0 = math.sin(phi0), math.cos(phi0)
+        radius = math.sqrt(1.0 - e2) / (1.0 - e2 * sin_phi0 * sin_phi0)
+        c = math.sqrt(1.0 + e2 * cos_phi0**4 / (1.0 - e2))
+        chi0 = math.asin(sin_phi0 / c)
+        ratio = ((1.0 - e * sin_phi0) / (1.0 + e * sin_phi0)) ** (0.5 * c * e)
+        k = math.tan(0.5 * chi0 + math.pi / 4) / (math.tan(0.5 * phi0 + math.pi / 4) ** c * ratio)
+        return cls(c, k, chi0, 2.0 * radius)
+
+
+_GAUSS = _Gauss.of(_E2, _PHI0)
+# Conformal → geodetic latitude: the series in e² (Snyder 3-5), to ~1e-12 rad; two steps
+# of PROJ's own fixed point then land where PROJ's iteration stops (its 1e-14 rad test).
+_E4, _E6, _E8 = _E2 * _E2, _E2**3, _E2**4
+_SERIES = (
+    _E2 / 2 + 5 * _E4 / 24 + _E6 / 12 + 13 * _E8 / 360,
+    7 * _E4 / 48 + 29 * _E6 / 240 + 811 * _E8 / 11520,
+    7 * _E6 / 120 + 81 * _E8 / 1120,
+    4279 * _E8 / 161280,
+)
+_POLISH_STEPS = 2
+
+
+def stereographic_inverse(east: np.ndarray, north: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stereographic on GRS80 (east, north) metres → (lon, lat) degrees on GRS80.
+
+    PROJ's ``sterea`` inverse, formula for formula: the plane to the Gauss sphere, then
+    the sphere's latitude to the ellipsoid's. PROJ iterates that last step up to twenty
+    times per point; here a series gives it to ~1e-12 rad and two steps of the same
+    iteration finish it, on whole arrays. The results agree with PROJ's within 1e-13°
+    (1e-8 m); a test holds them to it over the whole grid.
+    """
+    gauss = _GAUSS
+    scale = 1.0 / (_GRS80_A * _K0)
+    x = (east - _FALSE_EN) * scale
+    y = (north - _FALSE_EN) * scale
+    rho = np.sqrt(x * x + y * y)
+    angle = 2.0 * np.arctan2(rho, gauss.diameter)
+    sin_c, cos_c = np.sin(angle), np.cos(angle)
+    sin_chi0, cos_chi0 = math.sin(gauss.chi0), math.cos(gauss.chi0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi = np.arcsin(cos_c * sin_chi0 + y * sin_c * cos_chi0 / rho)
+    lam = np.arctan2(x * sin_c, rho * cos_chi0 * cos_c - y * sin_chi0 * sin_c)
+    origin = rho == 0
+    if origin.any():
+        chi[origin], lam[origin] = gauss.chi0, 0.0
+    # num = tan(π/4 + φ/2) · ((1 - e sin φ) / (1 + e sin φ))^(e/2) for the wanted φ
+    num = np.power(np.tan(0.5 * chi + math.pi / 4) / gauss.k, 1.0 / gauss.c)
+    conformal = 2.0 * np.arctan(num) - math.pi / 2
+    sin2, cos2 = np.sin(2.0 * conformal), np.cos(2.0 * conformal)
+    sin4, cos4 = 2.0 * sin2 * cos2, 1.0 - 2.0 * sin2 * sin2
+    sin6, sin8 = sin2 * cos4 + cos2 * sin4, 2.0 * sin4 * cos4
+    phi = conformal + _SERIES[0] * sin2 + _SERIES[1] * sin4 + _SERIES[2] * sin6
+    phi += _SERIES[3] * sin8
+    for _ in range(_POLISH_STEPS):
+        e_sin = _E * np.sin(phi)
+        phi = 2.0 * np.arctan(num * np.power((1.0 - e_sin) / (1.0 + e_sin), -0.5 * _E))
+        phi -= math.pi / 2
+    return np.degrees(lam / gauss.c + _LAM0), np.degrees(phi)
+
+
 @cache
 def _stereographic_grs80() -> Transformer:
     """PROJ's oblique stereographic on GRS80: (lon, lat) degrees ↔ (east, north) metres."""
@@ -363,7 +448,7 @@ def _forward_block(
     """Steps 1-3 on one block: grid correction, Helmert, inverse stereographic."""
     shifts, inside = planimetric_patches().evaluate(east, north)
     e, n = helmert_forward(east - shifts[0], north - shifts[1])
-    lon, lat = _stereographic_grs80().transform(e, n, direction="INVERSE")
+    lon, lat = stereographic_inverse(e, n)
     lon[~inside] = np.nan
     lat[~inside] = np.nan
     return lon, lat, inside
