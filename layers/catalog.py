@@ -84,6 +84,11 @@ class LayerDefinition:
     extra_srids: tuple[int, ...] = ()
     tile_min_zoom: int = 0
     tile_simplify: bool = True
+    # A field that identifies each feature of a tile (current versions only). Where the
+    # tile carries it, the MVT feature id is left out: it would only repeat the key, at
+    # about 4 bytes a feature (a tenth of a parcel tile at z14). Elsewhere the feature id
+    # is the row id, which the OGC API items are addressed by.
+    tile_key: str | None = None
     style: Mapping[str, object] = field(default_factory=dict)
     data_tables: tuple[str, ...] = ()
 
@@ -182,6 +187,7 @@ def parcels_layer(storage_srid: int) -> LayerDefinition:
         storage_srid=storage_srid,
         temporal=("valid_from", "valid_to"),
         tile_min_zoom=13,
+        tile_key="cadastral_number",
         fields=(
             Field("cadastral_number", t.c.cadastral_number, title="Număr cadastral"),
             Field("land_book_number", t.c.land_book_number, roles=PORTAL_AND_STAFF, min_zoom=16),

@@ -118,7 +118,8 @@ def layer_tile_statement(
     ``box`` (the tile with its buffer) selects the rows through a GiST index: the
     ETRS89 twin's for a lon/lat box, else the storage geometry's. ``named`` puts the
     tile's values into named parameters so the SQL depends only on the layer, the role
-    and the zoom (see ``compiled_tile``).
+    and the zoom (see ``compiled_tile``). Features carry the row id as their MVT id,
+    unless the tile carries the layer's ``tile_key`` field, which identifies them.
     """
 
     def value(name: str, given: Any) -> Any:
@@ -130,10 +131,12 @@ def layer_tile_statement(
     mercator: Any = sa.func.ST_Transform(geographic_source(layer), WEB_MERCATOR)
     if simplified(layer, tile.z):
         mercator = sa.func.ST_Simplify(mercator, value("tolerance", tolerance(tile.z)), True)
+    fields = tile_fields(layer, role, tile.z)
+    keyed = any(f.name == layer.tile_key for f in fields)
     columns = [
-        layer.id_expr.label("id"),
+        *([] if keyed else [layer.id_expr.label("id")]),
         sa.func.ST_AsMVTGeom(mercator, envelope, EXTENT, BUFFER, True).label("geom"),
-        *(f.expr.label(f.name) for f in tile_fields(layer, role, tile.z)),
+        *(f.expr.label(f.name) for f in fields),
     ]
     if box.bounds is None:
         raise ValueError("an empty box selects no rows: no tile statement for it")
@@ -150,8 +153,9 @@ def layer_tile_statement(
         )
         .subquery("q")
     )
+    feature_id = () if keyed else ("id",)
     return sa.select(
-        sa.func.ST_AsMVT(sa.literal_column("q"), layer.id, EXTENT, "geom", "id")
+        sa.func.ST_AsMVT(sa.literal_column("q"), layer.id, EXTENT, "geom", *feature_id)
     ).select_from(rows)
 
 

@@ -70,6 +70,18 @@ def test_fields_follow_the_zoom(app: Flask, tmp_path: Path) -> None:
     assert "cadastral_number" in columns and "address" not in columns
 
 
+def test_features_are_identified_once(app: Flask, tmp_path: Path) -> None:
+    """Parcels are identified by their cadastral number, so their tiles leave out the MVT
+    feature id that would repeat it; zones carry their row id as the feature id."""
+    z, x, y = tile_of(15)
+    data = app.test_client().get(f"/tiles/zones,parcels/{z}/{x}/{y}.mvt").data
+    layers = decode(data, tmp_path, z, x, y)
+    parcels, zones = layers["parcels"], layers["zones"]
+    assert parcels["cadastral_number"].is_unique and parcels["cadastral_number"].notna().all()
+    assert parcels["mvt_id"].isna().all() and "id" not in parcels.columns
+    assert zones["mvt_id"].notna().all() and zones["mvt_id"].is_unique
+
+
 def test_several_layers_in_one_tile(app: Flask, tmp_path: Path) -> None:
     z, x, y = tile_of(15)
     data = app.test_client().get(f"/tiles/zones,parcels,restrictions/{z}/{x}/{y}.mvt").data
