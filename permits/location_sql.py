@@ -23,21 +23,30 @@ Shares are computed on the storage CRS (metres), where every GiST index lives.
 
 The statement is long (about 9 000 characters). psycopg re-parses the placeholders of
 statements longer than 4 096 characters on every call, and SQLAlchemy adds its own work
-per execution, together a large part of a request's Python time; so ``fetch_document``
-sends the statement in PostgreSQL's own ``$n`` form, converted once per process, as a
-prepared statement on the connection's psycopg driver.
+per execution; so ``fetch_document`` sends the statement in PostgreSQL's own ``$n`` form,
+converted once per process, prepared once per connection under a name of its own. It is
+run through libpq itself (the driver's ``pgconn``): the parameters are a handful of
+numbers, dates and short texts, written out as text here, and the answer is one text
+value, so psycopg's cursor (adapter lookups, result loaders, its prepared-statement
+bookkeeping) would cost more Python time than the rest of the call, about half of it.
+libpq's blocking call waits with the GIL released, so the worker's other threads run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 from typing import Any, cast
 
 import psycopg
 import sqlalchemy as sa
+from psycopg import errors, pq
 from sqlalchemy.engine import Connection
 
 from permits.public import EFFECTIVE_STATUS_SQL, VALID_END_SQL
@@ -318,6 +327,9 @@ class Statement:
     sql: str  # ``:name`` parameters, as written (what tools such as the benchmark read)
     positional: bytes  # ``$1``, ``$2``... in the order of ``names``
     names: tuple[str, ...]
+    # The prepared statement's name: the same text always gets the same name, and never
+    # one psycopg gives its own (``_pg3_<n>``).
+    name: bytes = b""
 
     @property
     def text(self) -> sa.TextClause:
@@ -332,8 +344,9 @@ class Statement:
                 names.append(found.group(1))
             return f"${names.index(found.group(1)) + 1}"
 
-        positional = _PARAMETER.sub(number, sql)
-        return cls(sql, positional.encode(), tuple(names))
+        positional = _PARAMETER.sub(number, sql).encode()
+        name = b"urbangis_" + hashlib.sha256(positional).hexdigest()[:24].encode()
+        return cls(sql, positional, tuple(names), name)
 
 
 @cache
@@ -372,14 +385,14 @@ def fetch_document(conn: Connection, statement: Statement, params: Mapping[str, 
     the statement had gone through ``conn.execute``, and a connection the server
     dropped is invalidated so the pool replaces it.
     """
-    values = [params[name] for name in statement.names]
     driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
     try:
-        with psycopg.RawCursor(driver) as cursor:
-            cursor.execute(statement.positional, values, prepare=True)
-            row = cursor.fetchone()
+        values = [text_parameter(params[name]) for name in statement.names]
+        result = _run_prepared(driver, statement, values)
     except psycopg.Error as exc:
-        lost = conn.dialect.is_disconnect(cast(Any, exc), conn.connection.dbapi_connection, None)
+        lost = driver.pgconn.status == pq.ConnStatus.BAD or conn.dialect.is_disconnect(
+            cast(Any, exc), conn.connection.dbapi_connection, None
+        )
         if lost:
             conn.invalidate(exc)
         raise sa.exc.DBAPIError.instance(
@@ -390,5 +403,95 @@ def fetch_document(conn: Connection, statement: Statement, params: Mapping[str, 
             connection_invalidated=lost,
             dialect=conn.dialect,
         ) from exc
-    assert row is not None
-    return str(row[0])
+    value = result.get_value(0, 0) if result.ntuples == 1 else None
+    if value is None:
+        raise AssertionError("the statement answered no document")
+    return bytes(value).decode()
+
+
+# Names prepared on each driver connection (a connection is used by one thread at a time;
+# the lock guards the table itself).
+_PREPARED: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+_PREPARED_LOCK = threading.Lock()
+_NOT_PREPARED = "26000"  # invalid_sql_statement_name: e.g. after a DEALLOCATE ALL
+_ALREADY_PREPARED = "42P05"  # duplicate_prepared_statement
+
+
+def _run_prepared(
+    driver: psycopg.Connection[Any], statement: Statement, values: Sequence[bytes | None]
+) -> pq.abc.PGresult:
+    """Execute, preparing first on a connection that has not seen the statement yet.
+
+    psycopg forgets every prepared statement (``DEALLOCATE ALL``) when it rolls back a
+    transaction that had its own; a name found missing is prepared again, once.
+    """
+    with _PREPARED_LOCK:
+        prepared = _PREPARED.setdefault(driver, set())
+    for attempt in (1, 2):
+        if statement.name not in prepared:
+            _prepare(driver, statement)
+            prepared.add(statement.name)
+        # None is a NULL (libpq's own convention; psycopg's stubs leave it out)
+        result = driver.pgconn.exec_prepared(statement.name, cast(Sequence[bytes], values))
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            return result
+        error = _error(driver, result)
+        if error.sqlstate != _NOT_PREPARED or attempt == 2:
+            raise error
+        prepared.discard(statement.name)
+    raise AssertionError("unreachable")
+
+
+def _prepare(driver: psycopg.Connection[Any], statement: Statement) -> None:
+    # Parameter types are left to the server: it takes each from the column or the cast
+    # the parameter meets, so indexes are used as written.
+    result = driver.pgconn.prepare(statement.name, statement.positional)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        error = _error(driver, result)
+        if error.sqlstate != _ALREADY_PREPARED:
+            raise error
+
+
+def _error(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> psycopg.Error:
+    """psycopg's exception for a failed result; a broken connection is an OperationalError."""
+    encoding = driver.info.encoding
+    if driver.pgconn.status == pq.ConnStatus.BAD and not result.error_field(
+        pq.DiagnosticField.SQLSTATE
+    ):
+        return psycopg.OperationalError(pq.error_message(driver.pgconn, encoding=encoding))
+    return errors.error_from_result(result, encoding=encoding)
+
+
+def text_parameter(value: Any) -> bytes | None:
+    """A parameter in PostgreSQL's text input form (the server knows its type).
+
+    Only what the location statements take: None, booleans, numbers, text, bytes (a
+    bytea), dates and moments (ISO 8601), and one-dimensional lists of text or numbers.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return b"\\x" + bytes(value).hex().encode()
+    if isinstance(value, int | float | str):
+        text = str(value)
+    elif isinstance(value, datetime | date):
+        text = value.isoformat()
+    elif isinstance(value, list | tuple):
+        text = "{" + ",".join(_array_element(item) for item in value) + "}"
+    else:
+        raise TypeError(f"cannot send a {type(value).__name__} as a statement parameter")
+    if "\x00" in text:
+        # libpq ends a text parameter at its first NUL: refused, as psycopg refuses it.
+        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return text.encode()
+
+
+def _array_element(item: Any) -> str:
+    if item is None:
+        return "NULL"
+    if isinstance(item, bool) or not isinstance(item, int | float | str):
+        raise TypeError(f"cannot send a list of {type(item).__name__} as a parameter")
+    text = str(item).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -90,3 +91,62 @@ def test_a_lost_connection_is_invalidated(settings: Settings) -> None:
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
     finally:
         engine.dispose()
+
+
+def test_parameters_arrive_as_the_values_sent(autocommit: Connection) -> None:
+    """Parameters are written out as text by hand: quotes, backslashes, braces, commas and
+    non-ASCII letters in arrays, bytes, dates and moments arrive unchanged."""
+    from datetime import UTC, date, datetime
+
+    statement = Statement.of(
+        "SELECT json_build_object('texts', CAST(:texts AS text[]), 'ids', CAST(:ids AS "
+        "bigint[]), 'hex', encode(CAST(:raw AS bytea), 'hex'), 'day', CAST(:day AS date), "
+        "'at', CAST(:at AS timestamptz) = '2026-03-01 10:20:30.5+00', 'x', CAST(:x AS "
+        "float8), 'flag', CAST(:flag AS boolean), 'none', CAST(:none AS text) IS NULL)::text"
+    )
+    texts = ['a"b', "c\\d", "{e,f}", "", "NULL", "ț ă", " g "]
+    params = {
+        "texts": texts,
+        "ids": [1, 2**40],
+        "raw": b"\x00\x01\xff",
+        "day": date(2026, 3, 1),
+        "at": datetime(2026, 3, 1, 10, 20, 30, 500000, tzinfo=UTC),
+        "x": 0.1,
+        "flag": False,
+        "none": None,
+    }
+    answer = orjson.loads(fetch_document(autocommit, statement, params))
+    assert answer == {
+        "texts": texts,
+        "ids": [1, 2**40],
+        "hex": "0001ff",
+        "day": "2026-03-01",
+        "at": True,
+        "x": 0.1,
+        "flag": False,
+        "none": True,
+    }
+
+
+def test_a_text_with_a_nul_is_refused_like_any_bad_value(autocommit: Connection) -> None:
+    """libpq would cut the text at the NUL: it is refused, as a database error."""
+    statement = Statement.of("SELECT CAST(:n AS text[])::text")
+    with pytest.raises(sa.exc.DBAPIError) as caught:
+        fetch_document(autocommit, statement, {"n": ["12\x003"]})
+    assert not caught.value.connection_invalidated
+    assert fetch_document(autocommit, statement, {"n": ["123"]}) == "{123}"
+
+
+def test_statements_are_prepared_again_after_the_server_forgot_them(
+    autocommit: Connection,
+) -> None:
+    """psycopg deallocates every prepared statement when it rolls back a transaction that
+    had its own; the location statement is then prepared again, not failed."""
+    statement = Statement.of("SELECT CAST(:n AS int)::text || ' once more'")
+    assert fetch_document(autocommit, statement, {"n": 1}) == "1 once more"
+    names = autocommit.execute(
+        sa.text("SELECT name FROM pg_prepared_statements WHERE NOT from_sql")
+    ).scalars()
+    assert statement.name.decode() in list(names)
+    autocommit.execute(sa.text("DEALLOCATE ALL"))
+    assert fetch_document(autocommit, statement, {"n": 2}) == "2 once more"
