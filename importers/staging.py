@@ -18,6 +18,8 @@ of the COPY surface at the next ``write``, ``wait`` or ``close``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import platform
 import queue
 import threading
 from collections.abc import Mapping
@@ -39,6 +41,35 @@ from gis_core.bulk import (
 )
 
 _END = object()
+# glibc's mallopt parameters and the values an import sets (see ``keep_freed_memory``).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest: buffers above it are still mapped apart
+_TRIM_THRESHOLD = 2**30
+_tuned: list[bool] = []
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory of the batches it frees instead of handing it
+    back to the system at once (glibc only; once per process; True when set).
+
+    Every batch allocates the same few dozen arrays of 0.1 to 20 MB. glibc maps each one
+    apart and unmaps it when freed, so the next batch touches fresh pages: a million
+    features cost ~350 000 page faults, a sixth of the import's CPU in a virtual machine.
+    With the thresholds raised, freed arrays stay in the heap and the next batch's fit
+    in them (peak memory is about the same: the batches in flight are bounded anyway).
+    """
+    if _tuned:
+        return _tuned[0]
+    done = False
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6")
+            done = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
+                libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+            )
+    _tuned.append(done)
+    return done
 
 
 class StageWriter:

@@ -43,7 +43,7 @@ from importers.progress import Progress
 from importers.readers.batch import FeatureBatch, VectorSource
 from importers.report import Finding, ImportReport
 from importers.sourcecrs import CrsDecision, Municipality, decide, fits, sample_coordinates
-from importers.staging import StageWriter, resolved
+from importers.staging import StageWriter, keep_freed_memory, resolved
 from importers.values import text_array
 
 # Measured vs computed area: reported beyond both limits.
@@ -126,6 +126,7 @@ def stage_source(
     """Read ``source`` batch by batch into the target's staging table (or straight into
     the target, see ``importers.direct``)."""
     info = source.info
+    keep_freed_memory()
     job.progress.start(info.name, info.feature_count)
     job.row_offset = job.next_row
     _begin_direct(job, source, fields)

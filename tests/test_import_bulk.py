@@ -246,6 +246,44 @@ def test_columns_are_copied_only_when_features_were_rejected(
     assert _count(empty, "cadastral_number = 'C400004' AND measured_area = 400") == 1
 
 
+_FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+from importers.staging import keep_freed_memory
+
+def faults():
+    sizes = np.random.default_rng(1).integers(10_000, 2_500_000, (8, 12))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for batch_sizes in sizes:  # a batch's arrays of 0.1 to 20 MB, freed together
+        batch = [np.ones(int(size)) for size in batch_sizes]
+        del batch
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults()
+plain = faults()
+tuned = keep_freed_memory()
+faults()
+print(plain, faults(), tuned)
+"""
+
+
+def test_freed_batch_buffers_are_reused_without_page_faults() -> None:
+    """A batch's arrays come back from the heap, not as fresh pages from the system."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    output = subprocess.run(
+        [sys.executable, "-c", _FAULTS_SCRIPT], check=True, capture_output=True, text=True
+    ).stdout.split()
+    plain, tuned, applied = int(output[0]), int(output[1]), output[2]
+    assert applied == "True"
+    assert plain > 10_000  # the batches' pages handed back and faulted in anew
+    assert tuned < plain / 10
+
+
 def test_thinness_from_known_areas_is_the_validation_measure() -> None:
     from gis_core.validation import thinness
 
