@@ -234,20 +234,78 @@ def describe(conn: Connection, table: str, columns: Sequence[str]) -> list[Any]:
 
 def encode_rows(described: Sequence[Any], columns: Sequence[ArrayLike]) -> memoryview:
     """The binary COPY rows (no header) of equal-length column arrays, in ``described``
-    order (see :func:`describe`); what :func:`write_binary` sends."""
-    fields = [
-        _fields(column, _arrow(column, values))
-        for column, values in zip(described, columns, strict=True)
-    ]
-    count = len(fields[0]) if fields else 0
+    order (see :func:`describe`); what :func:`write_binary` sends.
+
+    A row is its field count, then each field's length and bytes. The fixed-size pieces
+    between two variable values (numbers without NULLs, the length of the next text or
+    geometry) are laid side by side in one byte matrix by numpy; one Arrow join then
+    interleaves those matrices with the variable values, so each value's bytes are
+    copied once.
+    """
+    arrays = [_arrow(column, values) for column, values in zip(described, columns, strict=True)]
+    count = len(arrays[0]) if arrays else 0
     if count == 0:
         return memoryview(b"")
-    head = pa.scalar(np.array([len(fields)], dtype=">i2").tobytes(), pa.binary())
-    rows = pc.binary_join_element_wise(head, *fields, b"")
+    parts: list[pa.Array] = []
+    fixed = [np.broadcast_to(np.frombuffer(_int16(len(arrays)), dtype=np.uint8), (count, 2))]
+    for column, values in zip(described, arrays, strict=True):
+        matrix = _fixed_matrix(column, values)
+        if matrix is not None:
+            fixed.append(matrix)
+        elif column.spatial or column.type_name.split("(")[0] in _VARIABLE:
+            binary = values.cast(pa.binary()) if values.type != pa.binary() else values
+            lengths = pc.binary_length(binary).fill_null(-1).to_numpy()
+            fixed.append(np.asarray(lengths, dtype=">i4").view(np.uint8).reshape(count, 4))
+            parts.append(_matrix_array(np.hstack(fixed)))
+            parts.append(binary.fill_null(b"") if binary.null_count else binary)
+            fixed = []
+        else:
+            if fixed:
+                parts.append(_matrix_array(np.hstack(fixed)))
+            parts.append(_fields(column, values))
+            fixed = []
+    if fixed:
+        parts.append(_matrix_array(np.hstack(fixed)))
+    rows = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, b"")
     offsets = np.frombuffer(
         rows.buffers()[1], dtype=np.int32, count=count + 1, offset=rows.offset * 4
     )
     return memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+
+
+def _int16(value: int) -> bytes:
+    return np.array([value], dtype=">i2").tobytes()
+
+
+def _fixed_matrix(column: _Column, values: pa.Array) -> np.ndarray | None:
+    """The fields of a fixed-size column without NULLs as a (rows, 4 + size) byte
+    matrix (length, then the value); None for other columns."""
+    base = column.type_name.split("(")[0]
+    if column.spatial or base in _VARIABLE or values.null_count:
+        return None
+    if base == "numeric":
+        payload, valid = _numeric_payload(values, (column.typmod - 4) & 0xFFFF)
+        if not valid.all():
+            return None
+    else:
+        numpy_type = _FIXED[base][1]
+        payload = np.asarray(values.to_numpy(zero_copy_only=False)).astype(numpy_type)
+        payload = payload.view(np.uint8).reshape(len(values), -1)
+    matrix = np.empty((payload.shape[0], 4 + payload.shape[1]), dtype=np.uint8)
+    matrix[:, :4] = np.frombuffer(np.array([payload.shape[1]], dtype=">i4").tobytes(), np.uint8)
+    matrix[:, 4:] = payload
+    return matrix
+
+
+def _matrix_array(matrix: np.ndarray) -> pa.Array:
+    """A binary array whose values are the rows of a byte matrix (no copy)."""
+    count, width = matrix.shape
+    offsets = np.arange(0, width * count + 1, width, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.binary(),
+        count,
+        [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix))],
+    )
 
 
 def _encodable(column: _Column) -> bool:
@@ -351,6 +409,12 @@ def _variable_fields(values: pa.Array) -> pa.Array:
 
 
 def _numeric_fields(values: pa.Array, scale: int) -> pa.Array:
+    """numeric(p, scale) fields (see :func:`_numeric_payload`), NULL for NaN."""
+    payload, valid = _numeric_payload(values, scale)
+    return _fixed_fields(payload, valid)
+
+
+def _numeric_payload(values: pa.Array, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """numeric(p, scale) in its binary form: base-10000 digits with a fixed weight.
 
     A float is rounded to ``scale`` decimals half away from zero, as PostgreSQL rounds
@@ -386,7 +450,7 @@ def _numeric_fields(values: pa.Array, scale: int) -> pa.Array:
     header[:, 2] = np.where(scaled < 0, 0x4000, 0)
     header[:, 3] = scale
     payload = np.concatenate([header.view(np.uint8), digits.view(np.uint8)], axis=1)
-    return _fixed_fields(payload, valid)
+    return payload, valid
 
 
 def _python_values(values: Sequence[Any] | np.ndarray) -> list[Any]:

@@ -95,6 +95,35 @@ def test_arrays_land_as_rows_do(tables: Connection) -> None:
     }
 
 
+def test_columns_without_nulls_land_as_rows_do(tables: Connection) -> None:
+    """Fixed-size columns without NULLs are encoded side by side in one matrix, between
+    the variable ones (the common case of an import): the rows are the same."""
+    count = 40
+    ints = list(range(count))
+    floats = [FLOATS[k % 5] or 0.5 for k in range(count)]
+    texts = [f"ş {k}" * (k % 3) for k in range(count)]
+    points = [_point(390000.0 + k) for k in range(count)]
+    flags = [bool(k % 2) for k in range(count)]
+    columns = {
+        "i": np.array(ints, dtype=np.int32),
+        "t": pa.array(texts, pa.string()),
+        "b": np.array(ints, dtype=np.int64),
+        "n": floats,
+        "g": pa.array(points, pa.binary()),
+        "y": pa.array(points, pa.binary()),
+        "o": flags,
+        "f": np.array(floats),
+    }
+    assert copy_arrays(tables, "pg_temp.arrays", columns) == count
+    numbers = [Decimal(repr(value)) for value in floats]
+    rows = [
+        (ints[k], texts[k], ints[k], numbers[k], points[k], points[k], flags[k], floats[k])
+        for k in range(count)
+    ]
+    copy_rows(tables, "pg_temp.rows_", ("i", "t", "b", "n", "g", "y", "o", "f"), rows)
+    assert _rows(tables, "arrays") == _rows(tables, "rows_")
+
+
 def test_nan_is_null_and_many_rows_go_in_chunks(tables: Connection) -> None:
     count = 250_003
     values = np.arange(count, dtype=np.float64) / 100.0
