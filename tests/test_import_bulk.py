@@ -296,6 +296,29 @@ def test_thinness_from_known_areas_is_the_validation_measure() -> None:
     assert vector._thinness(np.array([0.0]), np.array([0.0])).tolist() == [0.0]
 
 
+@pytest.mark.parametrize("column", ["address_id", "e2_identifier"])
+def test_sparse_parcel_keys_are_indexed_where_present_and_still_found(
+    engine: Engine, column: str
+) -> None:
+    """Indexes on keys most parcels lack hold only the parcels that have them (nothing
+    to sort for them after a big load); lookups and joins by the key still use them."""
+    with engine.begin() as conn:
+        definition = conn.execute(
+            sa.text("SELECT pg_get_indexdef(CAST(:name AS regclass))"),
+            {"name": f"cadastre.ix_parcel_{column}"},
+        ).scalar_one()
+        assert definition.endswith(f"WHERE ({column} IS NOT NULL)")
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        value = "1" if column == "address_id" else "'E2-1'"
+        plans = [
+            f"SELECT id FROM cadastre.parcel WHERE {column} = {value}",
+            f"SELECT p.id FROM cadastre.parcel p JOIN (VALUES ({value})) v(k) ON p.{column} = v.k",
+        ]
+        for query in plans:
+            plan = "\n".join(conn.execute(sa.text(f"EXPLAIN {query}")).scalars())
+            assert f"ix_parcel_{column}" in plan
+
+
 def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make a 30-parcel file a "big first import" (loaded straight into the table)."""
     monkeypatch.setattr(merge, "BULK_ROWS", 10)
