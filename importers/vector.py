@@ -25,6 +25,7 @@ from gis_core.bulk import copy_arrays
 from gis_core.twins import fill_missing_twins
 from gis_core.validation import EMPTY, MISSING, REJECTIONS, to_polygonal
 from importers import checks, direct
+from importers import merge as merge_module
 from importers.coverage import EdgeSketch
 from importers.direct import DirectLoad, KeyedSource
 from importers.fields import FieldMap
@@ -105,6 +106,7 @@ class VectorJob:
     direct: DirectLoad | None = None
     row_offset: int = 0  # added to a reader's feature numbers: row numbers stay unique
     writer: StageWriter | None = None  # COPYs in the background while stage_source runs
+    opening: Callable[[], None] | None = None  # opens ``writer`` before the first COPY
     twin_pool: ThreadPoolExecutor | None = None  # makes the ETRS89 twins, a batch behind
     sketch: EdgeSketch = field(default_factory=EdgeSketch)  # rings for the overlap test
     keys: list[pa.Array] = field(default_factory=list)  # staged natural keys
@@ -129,22 +131,21 @@ def stage_source(
     keep_freed_memory()
     job.progress.start(info.name, info.feature_count)
     job.row_offset = job.next_row
-    _begin_direct(job, source, fields)
-    if job.direct is not None:
-        writer = StageWriter(job.conn, job.target.table, job.direct.columns())
-    else:
-        writer = StageWriter(job.conn, job.target.stage, stage_columns(job.target))
-    job.writer = writer
+    prefetch = ThreadPoolExecutor(1, thread_name_prefix="keys")
+    keys = _prefetch_keys(job, source, fields, prefetch)
+    job.opening = lambda: _open_writer(job, source, fields, keys)
     job.twin_pool = ThreadPoolExecutor(1, thread_name_prefix="twins")
     try:
         job.next_row += _stage_batches(job, source, fields, convert, northing_first)
-        writer.close()
+        _opened(job).close()
     except BaseException:
-        writer.abandon()
+        if job.writer is not None:
+            job.writer.abandon()
         raise
     finally:
+        prefetch.shutdown(cancel_futures=True)
         job.twin_pool.shutdown(cancel_futures=True)
-        job.writer = job.twin_pool = None
+        job.writer = job.twin_pool = job.opening = None
     for finding in source.findings():
         job.report.counts["read"] += 1 if finding.rejected else 0
         job.report.add(finding)
@@ -165,12 +166,11 @@ def _stage_batches(
 ) -> int:
     info = source.info
     decision: CrsDecision | None = None
-    writer = job.writer
     read = 0
     for batch in source.batches(job.batch_size):
         read += len(batch)
         job.report.counts["read"] += len(batch)
-        geoms, unread = decode_wkb(job.conn, batch.wkb, ready=writer.wait if writer else None)
+        geoms, unread = decode_wkb(job.conn, batch.wkb, ready=lambda: _wait_writer(job))
         if decision is None:
             decision = decide(
                 info.name,
@@ -191,21 +191,93 @@ def _stage_batches(
     return read
 
 
-def _begin_direct(job: VectorJob, source: VectorSource, fields: FieldMap) -> None:
-    """Load straight into the target when ``importers.direct`` applies: a first import
-    of one big source whose reader can list the key column."""
+def _wait_writer(job: VectorJob) -> None:
+    if job.writer is not None:
+        job.writer.wait()
+
+
+def _opened(job: VectorJob) -> StageWriter:
+    """The job's writer, opened now if it was not yet (see ``_open_writer``)."""
+    if job.opening is not None:
+        opening, job.opening = job.opening, None
+        opening()
+    assert job.writer is not None
+    return job.writer
+
+
+def _open_writer(
+    job: VectorJob, source: VectorSource, fields: FieldMap, keys: Future[pa.Array] | None
+) -> None:
+    """Decide where the rows go (``_begin_direct``) and open the COPY there.
+
+    Called by the first batch's ``_copy``: the key column is read (``_prefetch_keys``)
+    while that batch is read and validated, instead of before, when nothing else ran.
+    """
+    _begin_direct(job, source, fields, keys)
+    if job.direct is not None:
+        job.writer = StageWriter(job.conn, job.target.table, job.direct.columns())
+    else:
+        job.writer = StageWriter(job.conn, job.target.stage, stage_columns(job.target))
+
+
+class _Prefetched:
+    """A reader's key column, read on another thread (``KeyedSource`` for ``direct``)."""
+
+    def __init__(self, name: str, column: Future[pa.Array]) -> None:
+        self.name = name
+        self.column = column
+
+    def read_column(self, name: str) -> pa.Array:
+        assert name == self.name
+        return self.column.result()
+
+
+def _direct_key(job: VectorJob, source: VectorSource, fields: FieldMap) -> str | None:
+    """The source column of the target's key when a direct load may apply (a first
+    import of one big source whose reader can list the key column), else None."""
     if not job.direct_ok or job.direct is not None or job.staged:
-        return
+        return None
     keys = [k for k in job.target.key if k != GEOMETRY_KEY]
     source_key = fields.source(keys[0]) if len(keys) == 1 else None
     expected = source.info.feature_count
     if source_key is None or expected is None or not hasattr(source, "read_column"):
+        return None
+    return source_key
+
+
+def _prefetch_keys(
+    job: VectorJob, source: VectorSource, fields: FieldMap, pool: ThreadPoolExecutor
+) -> Future[pa.Array] | None:
+    """Start reading the key column that ``direct.begin`` will ask for, when it will:
+    a big source whose scope holds no current version yet."""
+    source_key = _direct_key(job, source, fields)
+    expected = source.info.feature_count
+    if source_key is None or expected is None or expected < merge_module.BULK_ROWS:
+        return None
+    scope, params = merge_module._scope_sql(job.target, "o")
+    if merge_module._has_current(job.conn, job.target, scope, params):
+        return None
+    return pool.submit(cast(KeyedSource, source).read_column, source_key)
+
+
+def _begin_direct(
+    job: VectorJob,
+    source: VectorSource,
+    fields: FieldMap,
+    keys: Future[pa.Array] | None = None,
+) -> None:
+    """Load straight into the target when ``importers.direct`` applies (``_direct_key``);
+    ``keys``: the key column being read already."""
+    source_key = _direct_key(job, source, fields)
+    expected = source.info.feature_count
+    if source_key is None or expected is None:
         return
+    reader = cast(KeyedSource, source) if keys is None else _Prefetched(source_key, keys)
     job.direct = direct.begin(
         job.conn,
         job.target,
         job.run_id,
-        cast(KeyedSource, source),
+        reader,
         source_key,
         expected,
         text_array,
@@ -497,6 +569,8 @@ def _copy(
     _remember_keys(job, data)
     job.staged_rows.append(row_no)
     job.staged_labels.append(labels)
+    if job.opening is not None:
+        _opened(job)  # decided with nothing staged yet
     job.staged += count
     if job.direct is not None:
         rows, _ = job.direct.split(data, count)

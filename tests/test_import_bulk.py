@@ -390,6 +390,36 @@ def test_a_big_first_import_goes_straight_in_and_rebuilds_the_indexes(
         )
 
 
+def test_the_key_column_is_read_while_the_first_batch_is_validated(
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct load's first read of the key column runs beside the first batch's
+    validation, not before it (when nothing else would run)."""
+    from importers.readers.ogr import OgrSource
+
+    _direct(monkeypatch)
+    validating = threading.Event()
+    overlapped: list[bool] = []
+    real_read, real_check = OgrSource.read_column, vector._check_areas
+
+    def read_column(self: OgrSource, name: str) -> pa.Array:
+        elsewhere = threading.current_thread() is not threading.main_thread()
+        overlapped.append(elsewhere and validating.wait(timeout=5))
+        return real_read(self, name)
+
+    def check_areas(*args: Any) -> None:
+        validating.set()
+        real_check(*args)
+
+    monkeypatch.setattr(OgrSource, "read_column", read_column)
+    monkeypatch.setattr(vector, "_check_areas", check_areas)
+    path = grid_parcels(tmp_path / "keys.gpkg", 30, prefix="K", size=SIZE)
+    report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    assert overlapped == [True]
+    assert report.counts["inserted"] == 30
+    assert any("loaded straight into cadastre.parcel" in note for note in report.notes)
+
+
 def test_a_big_first_import_merges_duplicates_and_reports_findings(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
