@@ -154,3 +154,33 @@ def test_a_budget_never_waits_long_for_a_stuck_lock(tmp_path: Path) -> None:
     assert outcome == [True]
     # Once the lock is free the shared count is used again: it saw only the first call.
     assert limiter.spend("key-stuck", 5, now=602.0).remaining == 3
+
+
+def test_a_busy_budget_lock_is_tried_again_soon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock held briefly by another process is tried again within a millisecond at
+    most: a request never sleeps far past its release."""
+    import fcntl
+    import os
+
+    import gis_core.access as access
+
+    limiter = RateLimiter(tmp_path)
+    assert limiter.spend("key-busy", 5, now=600.0).allowed
+    holder = os.open(tmp_path / "key-busy", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 8:  # the other process is done
+            fcntl.flock(holder, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(access.time, "sleep", pause)
+    try:
+        assert limiter.spend("key-busy", 5, now=601.0).remaining == 3
+    finally:
+        os.close(holder)
+    assert len(pauses) == 8
+    assert pauses[0] <= 0.0001 and max(pauses) <= 0.001
