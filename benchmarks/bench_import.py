@@ -8,15 +8,17 @@ Ours: ``urbangis import cadastre`` (in a child process, so its peak memory is it
 with validation on: CRS check against the municipality, geometry validation and repair,
 key, measured-area and sliver checks, duplicate and overlap detection, ETRS89 twins
 (TransDatRO, made on a thread of their own a batch behind validation), all in one
-transaction with its run record. This being a first import of the UAT, the rows go by
+transaction with its run record. This being a first import of the UAT (the key column
+read for it on a thread of its own while the first batch is validated), the rows go by
 one binary COPY straight into ``cadastre.parcel`` (``importers.direct``): its secondary
 indexes dropped; its version-rule trigger dropped too once the load has proved it
 cannot fail (no current or future-ending version in the UAT, every key once in the
 file, checked again on the rows written); its foreign key to the import runs dropped
 and validated again by one scan at the end; ids taken from the sequence as one block;
 columns the file does not feed left out. Then the two GiST indexes are rebuilt while
-Python matches the overlap test's edges, the five B-trees after them, the trigger and
-the key restored, ANALYZE. Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no
+Python matches the overlap test's edges, the five B-trees after them (the two on keys
+this file lacks, address and eTerra id, hold only the parcels that have one), the
+trigger and the key restored, ANALYZE. Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no
 spatial index during the load) into a fresh table, followed by the GiST index and
 ANALYZE, timed end to end (performance-anchors.md, S6).
 
