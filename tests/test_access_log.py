@@ -57,7 +57,7 @@ def test_a_streamed_answer_is_logged_when_it_ends(tmp_path: Path) -> None:
     client, path = logged(streamed, tmp_path)
     response = client.post("/items", data=b"{}", buffered=False)
     assert lines(path) == [], "nothing is written before the body is sent"
-    assert b"".join(response.response) == b'{"a":1}'
+    assert b"".join(response.iter_encoded()) == b'{"a":1}'
     response.close()
     [line] = lines(path)
     assert (line["method"], line["status"], line["size"]) == ("POST", "200", "7")

@@ -101,7 +101,7 @@ def test_sliding_window_budget(tmp_path: Path) -> None:
     assert limiter.spend("key-a", 3, now=start + 200).remaining == 2
 
 
-def _spend_many(folder: str, calls: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _spend_many(folder: str, calls: int, results: multiprocessing.Queue) -> None:
     limiter = RateLimiter(Path(folder))
     allowed = sum(limiter.spend("key-shared", 50).allowed for _ in range(calls))
     results.put(allowed)
@@ -110,7 +110,7 @@ def _spend_many(folder: str, calls: int, results: multiprocessing.Queue) -> None
 def test_workers_share_one_budget(tmp_path: Path) -> None:
     """Three processes making 40 calls each against a budget of 50 get 50 in all."""
     context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    results: multiprocessing.Queue = context.Queue()
     workers = [
         context.Process(target=_spend_many, args=(str(tmp_path), 40, results)) for _ in range(3)
     ]

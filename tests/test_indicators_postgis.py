@@ -185,14 +185,13 @@ def test_population_green_and_acts_indicators(
             "SELECT ST_AsBinary(z.geom) AS wkb FROM urbanism.zone z JOIN urbanism.plan p "
             "ON p.id = z.plan_id WHERE p.plan_type = 'PUG' AND z.utr_code LIKE 'V%'",
         )
-        parcel_of_act = dict(
-            conn.execute(
-                sa.text(
-                    "SELECT l.act_id, p.cadastral_number FROM acts_fixture.act_parcel l "
-                    "JOIN cadastre.parcel p ON p.id = l.parcel_id WHERE l.is_primary"
-                )
-            ).all()
+        links = conn.execute(
+            sa.text(
+                "SELECT l.act_id, p.cadastral_number FROM acts_fixture.act_parcel l "
+                "JOIN cadastre.parcel p ON p.id = l.parcel_id WHERE l.is_primary"
+            )
         )
+        parcel_of_act: dict[int, str] = dict(links.tuples().all())
         parcels = current_parcels(conn)
         outer.rollback()
     population = {key: 1000 + 37 * i for i, key in enumerate(keys)}

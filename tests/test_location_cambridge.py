@@ -61,9 +61,8 @@ def cambridge(shared_data: Path) -> dict[str, gpd.GeoDataFrame]:
 
 def _ewkb(geoms: Any) -> list[bytes]:
     multi = [
-        g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
-        for g in (shapely.get_parts(shapely.make_valid(x)) for x in geoms)
-        for g in [shapely.MultiPolygon([p for p in g if p.geom_type == "Polygon"])]
+        shapely.multipolygons(parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON])
+        for parts in (shapely.get_parts(shapely.make_valid(x)) for x in geoms)
     ]
     return list(shapely.to_wkb(shapely.set_srid(np.asarray(multi), SRID), include_srid=True))
 

@@ -79,15 +79,15 @@ def expected_zone_shares(demo: DemoCity, geom: shapely.Geometry, day: date) -> d
     zones = demo.plans.zones
     plans = plans_in_force(demo, day)
     shares: dict[str, float] = {}
-    covered = shapely.Polygon()
+    covered: shapely.Geometry = shapely.Polygon()
     for plan in sorted(plans, key=lambda i: -RANK[demo.plans.plans[i].plan_type]):
         outline = shapely.intersection(demo.plans.plans[plan].geom, geom)
         for zone_geom, zone_plan, code in zip(zones.geom, zones.plan, zones.utr_code, strict=True):
             if zone_plan != plan:
                 continue
             piece = shapely.difference(shapely.intersection(zone_geom, geom), covered)
-            if piece.area > 0.01:
-                shares[code] = shares.get(code, 0.0) + piece.area / geom.area
+            if shapely.area(piece) > 0.01:
+                shares[code] = shares.get(code, 0.0) + shapely.area(piece) / shapely.area(geom)
         covered = shapely.union(covered, outline)
     return shares
 
@@ -162,7 +162,8 @@ def test_zone_shares_of_a_parcel_across_zones(conn: Connection, demo: DemoCity) 
 def test_restrictions_with_area_and_legal_source(conn: Connection, demo: DemoCity) -> None:
     flood = next(r for r in demo.plans.restrictions if r.kind == "flood")
     hits = parcels_where(demo, shapely.intersects(demo.parcels.geom, flood.geom))
-    index = max(hits, key=lambda i: shapely.intersection(demo.parcels.geom[i], flood.geom).area)
+    overlap = shapely.area(shapely.intersection(demo.parcels.geom[hits], flood.geom))
+    index = hits[int(np.argmax(overlap))]
     geom = demo.parcels.geom[index]
     answer = ask(conn, {"cadastral_numbers": [str(demo.parcels.cadastral_number[index])]})
     [found] = [r for r in answer["restrictions"] if r["kind"] == "flood"]

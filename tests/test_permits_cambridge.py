@@ -108,11 +108,8 @@ def test_cambridge_permits_reproduce_the_measured_figures(
     engine = create_engine(cambridge)
     try:
         with engine.connect() as conn:
-            states = dict(
-                conn.execute(
-                    sa.text("SELECT link_state, count(*) FROM permits.act GROUP BY 1")
-                ).all()
-            )
+            rows = conn.execute(sa.text("SELECT link_state, count(*) FROM permits.act GROUP BY 1"))
+            states: dict[str, int] = dict(rows.tuples().all())
     finally:
         engine.dispose()
     assert states == {"linked": 307, "review": 192}
