@@ -56,20 +56,27 @@ class Parcel(Versioned, Base):
     """An imobil: the unit permits are issued for, keyed by its cadastral number."""
 
     __tablename__ = "parcel"
-    __table_args__ = SCHEMA
+    # Sparse keys: their indexes hold only the parcels that have one (migration 0009).
+    __table_args__ = (
+        sa.Index(
+            "ix_parcel_e2_identifier", "e2_identifier", postgresql_where="e2_identifier IS NOT NULL"
+        ),
+        sa.Index("ix_parcel_address_id", "address_id", postgresql_where="address_id IS NOT NULL"),
+        SCHEMA,
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     uat_siruta: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     cadastral_number: Mapped[str] = mapped_column(sa.Text, nullable=False)
     land_book_number: Mapped[str | None] = mapped_column(sa.Text)
-    e2_identifier: Mapped[str | None] = mapped_column(sa.Text, index=True)
+    e2_identifier: Mapped[str | None] = mapped_column(sa.Text)
     cad_sector: Mapped[str | None] = mapped_column(sa.Text)
     topo_number: Mapped[str | None] = mapped_column(sa.Text)
     measured_area: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
     legal_area: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
     use_category: Mapped[str | None] = mapped_column(sa.Text)
     intravilan: Mapped[bool | None] = mapped_column(sa.Boolean)
-    address_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cadastre.address.id"), index=True)
+    address_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cadastre.address.id"))
     address_text: Mapped[str | None] = mapped_column(sa.Text)
     notes: Mapped[str | None] = mapped_column(sa.Text)
     geom: Mapped[object] = storage_geometry("MULTIPOLYGON")
