@@ -23,6 +23,8 @@ from werkzeug.serving import make_server
 from gis_core import migrate, twins
 from gis_core.db import create_engine
 from gis_core.settings import Settings
+from layers import queries
+from layers.catalog import Catalog, Field
 from tests.conftest import _worker_suffix, drop_database, fresh_database, settings_for
 from webmap.app import create_app
 
@@ -271,6 +273,18 @@ def layers_app(settings: Settings, **config: object) -> Flask:
     app = create_app(settings)
     app.config.update(TESTING=True, **config)
     return app
+
+
+def page_failing_on_skipped_row(conn: Connection) -> tuple[int, queries.FeatureQuery]:
+    """The first current parcel's id, and a page of parcels (limit 2, offset 1) whose one
+    field divides by zero on that parcel, the row its offset skips: the page fails if a
+    feature is built for a skipped row."""
+    layer = Catalog(3844).get("parcels")
+    first = conn.execute(
+        sa.text("SELECT min(id) FROM cadastre.parcel WHERE valid_to IS NULL")
+    ).scalar_one()
+    probe = Field("probe", sa.literal(1) / (layer.id_expr - first), type="number")
+    return first, queries.FeatureQuery(layer, "public", fields=(probe,), limit=2, offset=1)
 
 
 def test_the_fixture_municipality_has_every_layer(layers_settings: Settings) -> None:

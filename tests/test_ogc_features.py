@@ -14,7 +14,7 @@ from gis_core.crs import transform_coords
 from gis_core.db import create_engine
 from gis_core.settings import Settings
 from layers import features, queries
-from layers.catalog import Catalog, Field
+from layers.catalog import Catalog
 from layers.spatial import StorageBox
 from tests.test_layers_data import (
     GRID,
@@ -24,6 +24,7 @@ from tests.test_layers_data import (
     SIZE,
     layers_app,
     layers_settings,
+    page_failing_on_skipped_row,
 )
 
 __all__ = ["layers_settings"]
@@ -470,14 +471,9 @@ def test_features_are_built_only_for_the_rows_of_the_page(layers_settings: Setti
     """GeoJSON is built after LIMIT and OFFSET: a property that fails on a skipped row
     (division by zero on the first parcel) does not fail its page."""
     engine = create_engine(layers_settings)
-    layer = Catalog(3844).get("parcels")
     try:
         with engine.connect() as conn:
-            first = conn.execute(
-                sa.text("SELECT min(id) FROM cadastre.parcel WHERE valid_to IS NULL")
-            ).scalar_one()
-            probe = Field("probe", sa.literal(1) / (layer.id_expr - first), type="number")
-            query = queries.FeatureQuery(layer, "public", fields=(probe,), limit=2, offset=1)
+            first, query = page_failing_on_skipped_row(conn)
             page = [orjson.loads(text) for text in queries.fetch_page(conn, query)]
     finally:
         engine.dispose()

@@ -18,8 +18,7 @@ from lxml import etree
 from gis_core.crs import transform_coords
 from gis_core.db import create_engine
 from gis_core.settings import Settings
-from layers import fes, queries, wfs_gml
-from layers.catalog import Catalog, Field
+from layers import fes, wfs_gml
 from tests.test_layers_data import (
     ORIGIN_E,
     ORIGIN_N,
@@ -28,6 +27,7 @@ from tests.test_layers_data import (
     SECRET_NOTE,
     layers_app,
     layers_settings,
+    page_failing_on_skipped_row,
 )
 from webmap.auth import KEYS, create_api_key
 
@@ -408,15 +408,10 @@ def test_members_are_built_only_for_the_rows_of_the_page(layers_settings: Settin
     """A member's XML is built after LIMIT and OFFSET: a field that fails on a skipped
     row (division by zero on the first parcel) does not fail its page."""
     engine = create_engine(layers_settings)
-    layer = Catalog(3844).get("parcels")
     try:
         with engine.connect() as conn:
-            first = conn.execute(
-                sa.text("SELECT min(id) FROM cadastre.parcel WHERE valid_to IS NULL")
-            ).scalar_one()
-            probe = Field("probe", sa.literal(1) / (layer.id_expr - first), type="number")
-            query = queries.FeatureQuery(layer, "public", fields=(probe,), limit=2, offset=1)
-            text = wfs_gml.feature_xml(layer, (probe,), 3844, wfs_gml.GML_32)
+            first, query = page_failing_on_skipped_row(conn)
+            text = wfs_gml.feature_xml(query.layer, query.output_fields, 3844, wfs_gml.GML_32)
             members = conn.execute(wfs_gml.member_statement(query, text)).scalars().all()
     finally:
         engine.dispose()
