@@ -134,9 +134,11 @@ def _collect_polygons(geoms: np.ndarray, positions: np.ndarray, result: np.ndarr
     result[positions[present]] = np.asarray(built)
 
 
-def thinness(geoms: np.ndarray) -> np.ndarray:
-    """Isoperimetric ratio 4πA/P² (1 for a disc, → 0 for a sliver); 0 for no geometry."""
-    area = shapely.area(geoms)
+def thinness(geoms: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
+    """Isoperimetric ratio 4πA/P² (1 for a disc, → 0 for a sliver); 0 for no geometry.
+    ``area``: the geometries' areas, when the caller has them already."""
+    if area is None:
+        area = shapely.area(geoms)
     perimeter = shapely.length(geoms)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(perimeter > 0, 4 * np.pi * area / (perimeter * perimeter), 0.0)

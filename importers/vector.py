@@ -23,9 +23,8 @@ from sqlalchemy.engine import Connection
 
 from gis_core.bulk import copy_arrays
 from gis_core.twins import fill_missing_twins
-from gis_core.validation import EMPTY, MISSING, REJECTIONS, to_polygonal
+from gis_core.validation import EMPTY, MISSING, REJECTIONS, thinness, to_polygonal
 from importers import checks, direct
-from importers import merge as merge_module
 from importers.coverage import EdgeSketch
 from importers.direct import DirectLoad, KeyedSource
 from importers.fields import FieldMap
@@ -252,10 +251,9 @@ def _prefetch_keys(
     a big source whose scope holds no current version yet."""
     source_key = _direct_key(job, source, fields)
     expected = source.info.feature_count
-    if source_key is None or expected is None or expected < merge_module.BULK_ROWS:
+    if source_key is None or expected is None:
         return None
-    scope, params = merge_module._scope_sql(job.target, "o")
-    if merge_module._has_current(job.conn, job.target, scope, params):
+    if not direct.may_apply(job.conn, job.target, expected):
         return None
     return pool.submit(cast(KeyedSource, source).read_column, source_key)
 
@@ -483,7 +481,7 @@ def _check_areas(
                     field="measured_area",
                 )
             )
-    ratio = _thinness(area, shapely.length(geoms))
+    ratio = thinness(geoms, area)
     sliver = (ratio < SLIVER_THINNESS) | (area < SLIVER_AREA_M2)
     for index in np.flatnonzero(sliver):
         report.add(
@@ -493,13 +491,6 @@ def _check_areas(
                 feature=labels[int(accepted[index])],
             )
         )
-
-
-def _thinness(area: np.ndarray, perimeter: np.ndarray) -> np.ndarray:
-    """``gis_core.validation.thinness`` from the areas already computed (4πA/P²)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(perimeter > 0, 4 * np.pi * area / (perimeter * perimeter), 0.0)
-    return np.nan_to_num(np.asarray(ratio, dtype=np.float64))
 
 
 def _check_outside(

@@ -6,6 +6,7 @@ duplicates merged, the version rule enforced, and nothing left behind when it fa
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -284,16 +285,15 @@ def test_freed_batch_buffers_are_reused_without_page_faults() -> None:
     assert tuned < plain / 10
 
 
-def test_thinness_from_known_areas_is_the_validation_measure() -> None:
+def test_thinness_takes_the_areas_the_import_computed() -> None:
+    """The sliver check passes the areas it has; the measure is the same 4πA/P²."""
     from gis_core.validation import thinness
 
-    geoms = np.asarray(
-        [shapely.box(0, 0, 10, 10), shapely.box(0, 0, 100, 0.01), shapely.Point(0, 0).buffer(5)],
-        dtype=object,
-    )
-    ours = vector._thinness(shapely.area(geoms), shapely.length(geoms))
-    assert ours == pytest.approx(thinness(geoms))
-    assert vector._thinness(np.array([0.0]), np.array([0.0])).tolist() == [0.0]
+    geoms = np.asarray([shapely.box(0, 0, 10, 10), shapely.box(0, 0, 100, 0.01)], dtype=object)
+    assert thinness(geoms).tolist() == pytest.approx([math.pi / 4, 4 * math.pi * 1 / 200.02**2])
+    assert thinness(geoms, shapely.area(geoms)) == pytest.approx(thinness(geoms))
+    assert thinness(geoms, np.zeros(2)).tolist() == [0.0, 0.0]  # the given areas are used
+    assert thinness(np.asarray([shapely.Point(0, 0)], dtype=object)).tolist() == [0.0]
 
 
 @pytest.mark.parametrize("column", ["address_id", "e2_identifier"])
