@@ -144,6 +144,16 @@ class DirectLoad:
         self.matches_first_read = bool(pc.all(same).as_py() is not False)
 
 
+def may_apply(conn: Connection, target: Target, expected: int) -> bool:
+    """Whether a direct load of ``expected`` features can apply: one key column, a big
+    file, and no current version in the scope yet (the file's keys decide the rest)."""
+    keys = [k for k in target.key if k != GEOMETRY_KEY]
+    if len(keys) != 1 or expected < merge.BULK_ROWS:
+        return False
+    scope, params = merge._scope_sql(target, "o")
+    return not merge._has_current(conn, target, scope, params)
+
+
 def begin(
     conn: Connection,
     target: Target,
@@ -157,11 +167,7 @@ def begin(
     """A direct load of ``expected`` features when it applies (module docstring), with
     the target's secondary indexes dropped when the load outweighs the table.
     ``provided``: the target columns the source feeds (the others are all NULL)."""
-    keys = [k for k in target.key if k != GEOMETRY_KEY]
-    if len(keys) != 1 or expected < merge.BULK_ROWS:
-        return None
-    scope, params = merge._scope_sql(target, "o")
-    if merge._has_current(conn, target, scope, params):
+    if not may_apply(conn, target, expected):
         return None
     values = keys_of(source.read_column(key_source), expected)
     duplicates, sharing = shared_keys(values)
