@@ -2,7 +2,9 @@
 
 A cached tile is answered without touching the database while the catalog's last
 version check is recent; ``If-None-Match`` is answered from the version-derived ETag
-without rendering. Anonymous tiles may be cached by proxies; tiles of other roles are
+without rendering. The ETag is weak: it names the data version, and two renderings of
+one version may hold the same features in another order (a parallel plan). Anonymous
+tiles may be cached by proxies; tiles of other roles are
 ``private``. An anonymous request for a tile already in the cache never reaches Flask:
 ``CachedTiles`` answers it in front of the app (see there).
 """
@@ -73,14 +75,14 @@ def tile_response(names: str, z: int, x: int, y: int) -> Response:
     data = None
     if version is not None:
         key = TileKey(role, layer_key, version, z, x, y)
-        if request.if_none_match.contains(key.etag()):
+        if request.if_none_match.contains_weak(key.etag()):
             return _not_modified(key, role)
         data = services.tiles.get(key)
     if data is None:
         with _reading() as conn:
             version = mvt.tile_version(conn, services.catalog, layers)
             key = TileKey(role, layer_key, version, z, x, y)
-            if request.if_none_match.contains(key.etag()):
+            if request.if_none_match.contains_weak(key.etag()):
                 return _not_modified(key, role)
             data = services.tiles.get(key)
             if data is None:
@@ -107,7 +109,7 @@ def _not_modified(key: TileKey, role: str) -> Response:
 
 def _cache_headers(response: Response, key: TileKey, role: str) -> Response:
     scope = "public" if role == PUBLIC else "private"
-    response.set_etag(key.etag())
+    response.set_etag(key.etag(), weak=True)
     response.headers["Cache-Control"] = f"{scope}, max-age={MAX_AGE}"
     response.headers["Vary"] = f"{API_KEY_HEADER}, Cookie"
     return response
@@ -180,7 +182,7 @@ class CachedTiles:
             return None
         etag, headers = self._headers.get(key) or self._remember(key)
         wanted = environ.get("HTTP_IF_NONE_MATCH")
-        if wanted and parse_etags(wanted).contains(etag):
+        if wanted and parse_etags(wanted).contains_weak(etag):
             return "304 NOT MODIFIED", [h for h in headers if h[0] not in ENTITY_HEADERS], []
         if not data:
             return "204 NO CONTENT", headers, []
@@ -192,7 +194,7 @@ class CachedTiles:
     def _remember(self, key: TileKey) -> tuple[str, list[tuple[str, str]]]:
         """The tile's ETag and answer headers but its length, kept for its next hits."""
         etag = key.etag()
-        headers = [("Content-Type", mvt.MVT), ("ETag", quote_etag(etag))]
+        headers = [("Content-Type", mvt.MVT), ("ETag", quote_etag(etag, weak=True))]
         if len(self._headers) >= self.REMEMBERED:
             self._headers.clear()
         self._headers[key] = found = (etag, [*headers, *self._fixed_headers()])
