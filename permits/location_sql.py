@@ -131,6 +131,20 @@ _SHARE = """
          ELSE 1.0 END
 """
 
+# The part of the subject a zone governs, or NULL where the zone does not touch it. Most
+# subjects lie wholly inside one zone: the test of ``_SHARE`` (the subject's centre inside
+# the zone, farther from its boundary than any point of the subject) proves it without
+# GEOS, and the piece is the subject itself; only subjects across a zone boundary pay
+# for the exact intersection.
+ZONE_PIECE_SQL = """
+    CASE WHEN s.dim < 2 THEN CASE WHEN ST_Intersects(z.geom, s.geom) THEN s.geom END
+         WHEN ST_Intersects(s.centre, z.geom)
+              AND ST_Distance(s.centre, ST_Boundary(z.geom)) > s.reach THEN s.geom
+         WHEN NOT ST_DWithin(s.centre, z.geom, s.reach) THEN NULL
+         WHEN ST_Intersects(z.geom, s.geom) THEN ST_Intersection(z.geom, s.geom)
+    END
+"""
+
 _BODY = """
 WITH drawn AS (
     SELECT ST_GeomFromEWKB(CAST(:wkb AS bytea)) AS geom
@@ -160,17 +174,19 @@ WITH drawn AS (
         SELECT 1 FROM core.intravilan i WHERE i.uat_siruta = :uat
           AND i.valid_from <= :t AND (i.valid_to IS NULL OR i.valid_to > :t)
     ) AS known
-), zones AS (
+), zone_hits AS MATERIALIZED (
     SELECT z.id, z.plan_id, z.regulation_id, z.utr_code, z.function,
            CASE pl.plan_type WHEN 'PUD' THEN 3 WHEN 'PUZ' THEN 2 ELSE 1 END AS rank,
-           CASE WHEN s.dim = 2 THEN ST_Intersection(z.geom, s.geom) ELSE s.geom END AS piece
+           {zone_piece} AS piece
     FROM s
-    JOIN urbanism.zone z ON ST_Intersects(z.geom, s.geom)
+    JOIN urbanism.zone z ON z.geom && s.geom
     JOIN urbanism.plan pl ON pl.id = z.plan_id
     WHERE pl.uat_siruta = :uat AND pl.status IN ('approved', 'expired')
       AND z.valid_from <= :t AND (z.valid_to IS NULL OR z.valid_to > :t)
       AND (pl.valid_from IS NULL OR pl.valid_from <= :day)
       AND (pl.valid_to IS NULL OR pl.valid_to > :day)
+), zones AS (
+    SELECT * FROM zone_hits WHERE piece IS NOT NULL
 ), over AS (
     SELECT o.rank, o.plan_id, coalesce((
         SELECT CASE WHEN s.dim = 2 THEN ST_Intersection(pl.geom, s.geom) ELSE s.geom END
@@ -314,7 +330,7 @@ TOUCHING_M = 0.1
 # digitising noise, not a parcel the location is on.
 SLIVER_M2 = 1.0
 # Zone pieces smaller than this are where a zone only touches the location's edge.
-MIN_ZONE_PIECE_M2 = 0.01
+MINZONE_PIECE_SQL_M2 = 0.01
 
 # A bound parameter as SQLAlchemy's ``text()`` reads it: ``:name``, but not ``::type``.
 _PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -364,12 +380,13 @@ def location_statement(mode: str, as_of: bool) -> Statement:
         missing=_MISSING_NUMBERS if mode == "numbers" else _NO_MISSING,
         uat_share=_SHARE.format(area="uat.geom"),
         intra_share=_SHARE.format(area="intra.geom"),
+        zone_piece=ZONE_PIECE_SQL,
         act_status=EFFECTIVE_STATUS_SQL.replace(":as_of", ":day"),
         act_end=VALID_END_SQL,
         # Asked about a past day: only the acts issued by then.
         acts_issued="AND a.issued_on <= CAST(:day AS date)" if as_of else "",
         # This module's constants are written into the statement: nothing to send per call.
-        min_area=f"CAST({MIN_ZONE_PIECE_M2!r} AS float8)",
+        min_area=f"CAST({MINZONE_PIECE_SQL_M2!r} AS float8)",
         touching=f"CAST({TOUCHING_M!r} AS float8)",
         tables="CAST(ARRAY[{}] AS text[])".format(
             ", ".join("'" + name.replace("'", "''") + "'" for name in PROVENANCE_TABLES)

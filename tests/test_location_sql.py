@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis_core.db import create_engine
 from gis_core.settings import Settings
-from permits.location_sql import Statement, fetch_document, location_statement
+from permits.location_sql import ZONE_PIECE_SQL, Statement, fetch_document, location_statement
 
 
 @pytest.fixture
@@ -150,3 +150,56 @@ def test_statements_are_prepared_again_after_the_server_forgot_them(
     assert statement.name.decode() in list(names)
     autocommit.execute(sa.text("DEALLOCATE ALL"))
     assert fetch_document(autocommit, statement, {"n": 2}) == "2 once more"
+
+
+def _zone_piece(conn: Connection, zone: str, subject: str) -> tuple[bool, float | None]:
+    """``ZONE_PIECE_SQL`` for one zone and one subject (WKT, metres): whether the piece is
+    the subject itself, byte for byte, and the piece's area (None: no piece)."""
+    row = conn.execute(
+        sa.text(
+            "SELECT piece = s.geom, ST_Area(piece) FROM ("
+            "  SELECT geom, ST_Dimension(geom) AS dim, centre,"
+            "         ST_MaxDistance(centre, geom) AS reach"
+            "  FROM ST_GeomFromText(:subject, 3844) AS geom, ST_Centroid(geom) AS centre) s,"
+            " ST_GeomFromText(:zone, 3844) AS z(geom),"
+            f" LATERAL (SELECT {ZONE_PIECE_SQL} AS piece) x"
+        ),
+        {"zone": zone, "subject": subject},
+    ).one()
+    return bool(row[0]), (None if row[1] is None else float(row[1]))
+
+
+def test_a_subject_inside_a_zone_is_its_own_piece_without_an_overlay(
+    autocommit: Connection,
+) -> None:
+    """The common case is settled by a point-in-polygon test and a distance: the piece is
+    the subject itself (an overlay would give a new geometry, with vertices reordered)."""
+    zone = "POLYGON((0 0,100 0,100 100,0 100,0 0),(80 80,90 80,90 90,80 90,80 80))"
+    inside = "POLYGON((10 10,30 10,30 25,10 25,10 10))"
+    assert _zone_piece(autocommit, zone, inside) == (True, 300.0)
+    # Near the hole: the centre is inside, but the boundary is closer than the subject's
+    # reach, so the exact overlay decides (and cuts the hole out).
+    over_hole = "POLYGON((72 72,84 72,84 84,72 84,72 72))"
+    same, area = _zone_piece(autocommit, zone, over_hole)
+    assert not same and area == pytest.approx(144.0 - 16.0)
+
+
+def test_a_zone_only_boxing_the_subject_gives_no_piece(autocommit: Connection) -> None:
+    """An L-shaped zone whose box holds the subject, but not the zone itself."""
+    zone = "POLYGON((0 0,100 0,100 10,10 10,10 100,0 100,0 0))"
+    assert _zone_piece(autocommit, zone, "POLYGON((50 50,60 50,60 60,50 60,50 50))") == (
+        False,
+        None,
+    )
+    # Within the subject's reach of the zone but apart from it: the exact test says no.
+    near = "POLYGON((11 11,40 11,40 12,11 12,11 11))"
+    assert _zone_piece(autocommit, zone, near) == (False, None)
+
+
+def test_a_subject_across_a_zone_boundary_gets_the_overlay(autocommit: Connection) -> None:
+    zone = "POLYGON((0 0,100 0,100 100,0 100,0 0))"
+    same, area = _zone_piece(autocommit, zone, "POLYGON((90 10,110 10,110 20,90 20,90 10))")
+    assert not same and area == pytest.approx(100.0)
+    # A point subject: in the zone or not, by the exact test.
+    assert _zone_piece(autocommit, zone, "POINT(50 50)") == (True, 0.0)
+    assert _zone_piece(autocommit, zone, "POINT(150 50)") == (False, None)
