@@ -261,7 +261,7 @@ def test_rebuilt_indexes_match_the_migration(
         "ix_parcel_geom_etrs89",
         "ix_building_geom",
         "ix_address_search",
-        "ix_parcel_number_current",
+        "ix_parcel_number_pattern",
         "ix_parcel_use_geom",
     } <= names
 
