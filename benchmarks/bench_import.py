@@ -16,9 +16,10 @@ cannot fail (no current or future-ending version in the UAT, every key once in t
 file, checked again on the rows written); its foreign key to the import runs dropped
 and validated again by one scan at the end; ids taken from the sequence as one block;
 columns the file does not feed left out. Then the two GiST indexes are rebuilt while
-Python matches the overlap test's edges, the five B-trees after them (the two on keys
-this file lacks, address and eTerra id, hold only the parcels that have one), the
-trigger and the key restored, ANALYZE. Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no
+Python matches the overlap test's edges, the two B-trees after them (run id and the
+cadastral number's pattern index, the one index on the number since migration 0010; the
+partial indexes on keys this file lacks, address and eTerra id, are kept through the
+load, which adds nothing to them), the trigger and the key restored, ANALYZE. Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no
 spatial index during the load) into a fresh table, followed by the GiST index and
 ANALYZE, timed end to end (performance-anchors.md, S6).
 

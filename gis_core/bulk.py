@@ -18,7 +18,7 @@ rows cost no Python call per row or value (psycopg's ``write_row`` costs ~10 µs
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -506,10 +506,18 @@ def _decimal(value: Any) -> Any:
 
 
 def drop_secondary_indexes(
-    conn: Connection, tables: Sequence[str], *, exclusions: bool = True
+    conn: Connection,
+    tables: Sequence[str],
+    *,
+    exclusions: bool = True,
+    left_null: Collection[str] = (),
 ) -> list[str]:
     """Drop the secondary indexes (and, with ``exclusions``, the exclusion constraints)
     of ``tables`` before a bulk insert; return the statements that recreate them.
+
+    ``left_null``: columns the insert leaves NULL. A partial index of the rows where one
+    of them is not NULL (``WHERE address_id IS NOT NULL``) gets no entry from the
+    insert, so it stays: rebuilding it would only scan the table again to find nothing.
 
     The statements are read from the catalog, so the migrations stay their only author.
     One sorted build after the insert beats a million single insertions into a B-tree or
@@ -526,9 +534,11 @@ def drop_secondary_indexes(
             "pg_get_indexdef(i.indexrelid) "
             "FROM pg_index i WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) "
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+            "AND (i.indpred IS NULL OR pg_get_expr(i.indpred, i.indrelid) <> ALL("
+            "CAST(:unfilled AS text[]))) "
             "ORDER BY i.indexrelid::regclass::text"
         ),
-        names,
+        {**names, "unfilled": [f"({column} IS NOT NULL)" for column in left_null]},
     ).all()
     constraints = (
         conn.execute(

@@ -179,7 +179,8 @@ def begin(
     if merge._bulk(conn, target, MergeCounts(inserted=expected)):
         # The GiST builds first: they run on one core, beside the overlap test in
         # Python; the B-tree builds after it take PostgreSQL's parallel workers.
-        saved = drop_secondary_indexes(conn, [target.table])
+        # Partial indexes of a column the file leaves empty get nothing: they stay.
+        saved = drop_secondary_indexes(conn, [target.table], left_null=load.omitted)
         load.saved = sorted(saved, key=lambda statement: " USING gist " not in statement)
         recreate = _suspend_version_check(conn, target)
         load.unchecked = bool(recreate)

@@ -1,10 +1,21 @@
 """The parcel indexes a big import rebuilds: one B-tree on the cadastral number (the
-pattern index, migration 0010), which serves every lookup by number."""
+pattern index, migration 0010), which serves every lookup by number, and not the
+partial indexes of keys the file leaves empty."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+
+from gis_core.db import create_engine
+from gis_core.settings import Settings
+from importers import merge
+from importers.cadastre import CadastreOptions, import_cadastre
+from tests.test_import_atomic import grid_parcels
 
 # Lookups by cadastral number, in the forms the code runs them (permits.location_sql,
 # layers.extract_map, layers.map_parcels, importers.merge, permits.lifecycle).
@@ -57,3 +68,43 @@ def test_parcels_have_one_index_on_the_cadastral_number_and_every_lookup_uses_it
             str(line) for line in db.execute(sa.text(f"EXPLAIN {query}"), params).scalars()
         )
         assert "ix_parcel_number_pattern" in plan, f"{name}: {plan}"
+
+
+@pytest.fixture(scope="module")
+def stereo(database_factory: Callable[..., Settings]) -> Settings:
+    return database_factory("import_indexes", 3844, uat_siruta=999_995)
+
+
+def _index_oids(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT indexrelid::regclass::text, indexrelid::bigint FROM pg_index "
+                "WHERE indrelid = CAST('cadastre.parcel' AS regclass)"
+            )
+        ).all()
+    return {str(name): int(oid) for name, oid in rows}
+
+
+def test_a_big_first_import_keeps_the_partial_indexes_of_keys_the_file_lacks(
+    stereo: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file has no eTerra id or address: their indexes (of the parcels that have
+    one) get no entry from the load, so they are neither dropped nor rebuilt."""
+    monkeypatch.setattr(merge, "BULK_ROWS", 10)  # 30 parcels make a big first import
+    engine = create_engine(stereo)
+    try:
+        before = _index_oids(engine)
+        path = grid_parcels(tmp_path / "sparse.gpkg", 30, prefix="S", size=20.0)
+        report = import_cadastre(engine, stereo, [str(path)], CadastreOptions())
+        assert any("loaded straight into" in note for note in report.notes)
+        after = _index_oids(engine)
+    finally:
+        engine.dispose()
+    assert set(after) == set(before)
+    kept = {name for name in after if after[name] == before[name]}
+    assert kept == {
+        "cadastre.pk_parcel",
+        "cadastre.ix_parcel_address_id",
+        "cadastre.ix_parcel_e2_identifier",
+    }
