@@ -19,8 +19,9 @@ columns the file does not feed left out. Then the two GiST indexes are rebuilt w
 Python matches the overlap test's edges, the two B-trees after them (run id and the
 cadastral number's pattern index, the one index on the number since migration 0010; the
 partial indexes on keys this file lacks, address and eTerra id, are kept through the
-load, which adds nothing to them), the trigger and the key restored, ANALYZE. Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no
-spatial index during the load) into a fresh table, followed by the GiST index and
+load, which adds nothing to them), the trigger and the key restored, ANALYZE.
+Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no spatial index during the
+load) into a fresh table, followed by the GiST index and
 ANALYZE, timed end to end (performance-anchors.md, S6).
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_import.py [N]`` (or
