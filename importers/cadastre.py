@@ -36,7 +36,14 @@ from importers.report import ImportReport
 from importers.runner import RunRequest, run_import
 from importers.sourcecrs import municipality
 from importers.values import boolean_array, number_array, text_array
-from importers.vector import Converted, VectorJob, complete, create, stage_source
+from importers.vector import (
+    DEFAULT_BATCH,
+    Converted,
+    VectorJob,
+    complete,
+    create,
+    stage_source,
+)
 
 MODES = ("append", "replace")
 FEATURES = ("parcels", "buildings")
@@ -83,7 +90,7 @@ class CadastreOptions:
     encoding: str | None = None
     where: str | None = None
     overlap_tolerance: float | None = 1.0
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -28,7 +28,14 @@ from importers.report import ImportReport
 from importers.runner import RunRequest, run_import
 from importers.sourcecrs import municipality
 from importers.values import texts
-from importers.vector import Converted, VectorJob, complete, create, stage_source
+from importers.vector import (
+    DEFAULT_BATCH,
+    Converted,
+    VectorJob,
+    complete,
+    create,
+    stage_source,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class RestrictionOptions:
     dry_run: bool = False
     strict: bool = False
     encoding: str | None = None
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         if self.kind not in RESTRICTION_KINDS:

@@ -51,7 +51,11 @@ AREA_TOLERANCE_SHARE = 0.05
 AREA_TOLERANCE_M2 = 1.0
 SLIVER_THINNESS = 0.005
 SLIVER_AREA_M2 = 0.5
-DEFAULT_BATCH = 50_000
+# Features a batch holds. The pipeline holds three batches (staging.StageWriter), and
+# the last ones drain through twins, encoding and PostgreSQL with nothing beside them:
+# 25 000 rather than 50 000 took a million-parcel import 7 % less time and CPU (smaller
+# arrays stay in the caches, a shorter drain) and 60 MB less memory.
+DEFAULT_BATCH = 25_000
 
 
 # A column of values: a list, a numpy array, or an Arrow array (the vectorised readers).

@@ -32,7 +32,14 @@ from importers.rules import write_rules
 from importers.runner import RunRequest, run_import
 from importers.sourcecrs import municipality
 from importers.values import texts
-from importers.vector import Converted, VectorJob, complete, create, stage_source
+from importers.vector import (
+    DEFAULT_BATCH,
+    Converted,
+    VectorJob,
+    complete,
+    create,
+    stage_source,
+)
 
 _HCL_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 
@@ -52,7 +59,7 @@ class ZoningOptions:
     dry_run: bool = False
     strict: bool = False
     encoding: str | None = None
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH
 
     def __post_init__(self) -> None:
         if self.plan_type not in PLAN_TYPES:
