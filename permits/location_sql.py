@@ -12,7 +12,10 @@ one JSON document built by PostgreSQL, so Python never touches geometries or row
 * the share of the subject inside the UAT and the intravilan;
 * ``zones``: the zones of the plans in force on ``:day`` that the subject touches. A
   PUZ overrides the PUG (and a PUD both) where it applies, so each zone reports the
-  share of the subject it really governs and the plans that override it;
+  share of the subject it really governs and the plans that override it, and the rules
+  of its own regulation, else of its plan's regulation for its UTR (looked up by index
+  per zone: a join would read and hash every regulation of the municipality per call);
+* ``groups``: how many groups of touching parcels, asked only of two parcels or more;
 * restrictions intersecting the subject or within ``:nearby`` metres of it;
 * ``acts``: the public fields of the acts about those imobile (the same rows and effective
   status as ``permits.public.public_acts_for_parcels``), so the whole answer is one
@@ -239,9 +242,13 @@ WITH drawn AS (
     ) ORDER BY zr.eff DESC, zr.rank DESC, zr.utr_code), '[]'::json) AS doc
     FROM zone_rows zr
     JOIN urbanism.plan pl ON pl.id = zr.plan_id
-    LEFT JOIN urbanism.regulation r ON r.id = coalesce(zr.regulation_id, (
-        SELECT rr.id FROM urbanism.regulation rr
-        WHERE rr.plan_id = zr.plan_id AND rr.utr_code = zr.utr_code))
+    LEFT JOIN LATERAL (
+        SELECT rr.* FROM urbanism.regulation rr
+        WHERE rr.id = coalesce(zr.regulation_id, (
+            SELECT ru.id FROM urbanism.regulation ru
+            WHERE ru.plan_id = zr.plan_id AND ru.utr_code = zr.utr_code))
+        OFFSET 0
+    ) r ON true
     CROSS JOIN s
 ), restriction_json AS (
     SELECT coalesce(json_agg(json_build_object(
@@ -290,7 +297,8 @@ SELECT json_build_object(
     'missing', (SELECT coalesce(json_agg(json_build_object('cadastral_number', m.n,
                                                            'history', m.history)
                 ORDER BY m.ord), '[]'::json) FROM missing m),
-    'groups', (SELECT array_length(ST_ClusterWithin(geom, {touching}), 1) FROM parcels),
+    'groups', CASE WHEN (SELECT count(*) FROM parcels) > 1 THEN (
+        SELECT array_length(ST_ClusterWithin(geom, {touching}), 1) FROM parcels) END,
     'subject', (SELECT json_build_object(
         'area', round(s.area::numeric, 2), 'dimension', s.dim,
         'x', ST_X(s.centre), 'y', ST_Y(s.centre)) FROM s),

@@ -544,3 +544,45 @@ def test_a_lonlat_point_on_no_parcel_falls_back_to_the_place(
     assert any(z["applies"] for z in answer["zones"])
     assert answer["query"]["crs"] == "EPSG:4326"
     assert answer["centroid"]["lon"] == pytest.approx(float(lon[0]), abs=1e-6)
+
+
+def test_zone_rules_come_from_the_zone_else_from_its_plan_by_utr(
+    conn: Connection, demo: DemoCity
+) -> None:
+    """A zone's own regulation wins; a zone without one takes its plan's rules for its UTR."""
+    index = single_zone_parcel(demo)
+    number = str(demo.parcels.cadastral_number[index])
+    [zone] = [z for z in ask(conn, {"cadastral_numbers": [number]})["zones"] if z["applies"]]
+    code, own = zone["utr_code"], demo.plans.regulation(0, zone["utr_code"])
+    conn.execute(
+        sa.text("UPDATE urbanism.zone SET regulation_id = NULL WHERE utr_code = :c"), {"c": code}
+    )
+    [by_utr] = [z for z in ask(conn, {"cadastral_numbers": [number]})["zones"] if z["applies"]]
+    assert by_utr["rules"]["pot_max"] == pytest.approx(own["pot_max"])
+    assert by_utr["name"] == zone["name"]
+    other = conn.execute(
+        sa.text(
+            "SELECT id, name FROM urbanism.regulation WHERE utr_code <> :c AND name IS NOT NULL "
+            "ORDER BY id LIMIT 1"
+        ),
+        {"c": code},
+    ).one()
+    conn.execute(
+        sa.text("UPDATE urbanism.zone SET regulation_id = :r WHERE utr_code = :c"),
+        {"r": other.id, "c": code},
+    )
+    [given] = [z for z in ask(conn, {"cadastral_numbers": [number]})["zones"] if z["applies"]]
+    assert given["utr_code"] == code and given["name"] == other.name
+
+
+def test_one_parcel_is_not_asked_whether_it_touches_others(
+    conn: Connection, demo: DemoCity
+) -> None:
+    """Contiguity is a question about two parcels or more: one parcel's answer leaves it
+    open, and its statement does not compute it (its ``groups`` fact is empty)."""
+    from permits.location import spatial_facts
+
+    number = str(demo.parcels.cadastral_number[single_zone_parcel(demo)])
+    query = parse_location_request({"cadastral_numbers": [number]}, LIMITS)
+    assert spatial_facts(conn, query, CTX).doc["groups"] is None
+    assert ask(conn, {"cadastral_numbers": [number]})["contiguous"] is None
