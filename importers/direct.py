@@ -27,6 +27,9 @@ What staging gave is kept:
   import as readers of the parcels do; when another transaction holds that table (an
   import of another kind is running) the key stays and checks the rows as usual, so
   this load never waits for, or deadlocks with, another import;
+- foreign keys on columns the file leaves empty (a parcel's address) are dropped for
+  the load the same way and added back, validated by one scan: PostgreSQL would queue a
+  check of every inserted row and run them all at the end of the COPY, NULLs included;
 - ids come from the table's sequence as before, taken as one block under the load's
   lock and sent with the rows (PostgreSQL would call the sequence once a row);
 - rejections, repairs, area, sliver and overlap checks run on the batches as before.
@@ -187,6 +190,7 @@ def begin(
         load.saved.extend(recreate)
         if run_id is not None:
             load.saved.extend(_suspend_run_link(conn, target))
+        load.saved.extend(_suspend_empty_links(conn, target, load.omitted))
         _reserve_ids(conn, load, expected)
     return load
 
@@ -271,7 +275,36 @@ def _suspend_run_link(conn: Connection, target: Target) -> list[str]:
     ).one_or_none()
     if found is None:
         return []
-    name, definition = str(found[0]), str(found[1])
+    return _suspend_key(conn, target, str(found[0]), str(found[1]))
+
+
+def _suspend_empty_links(conn: Connection, target: Target, empty: Collection[str]) -> list[str]:
+    """Drop for the load the target's foreign keys on columns the file leaves NULL (a
+    parcel's address): PostgreSQL queues a check for every inserted row, NULL or not,
+    and runs them all when the COPY ends (a second per million parcels), where adding
+    the key back checks the table with one scan. Returns the statements adding them."""
+    if not empty:
+        return []
+    found = conn.execute(
+        sa.text(
+            "SELECT c.conname, format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, "
+            "c.conname, pg_get_constraintdef(c.oid)) FROM pg_constraint c "
+            "WHERE c.contype = 'f' AND c.conrelid = CAST(:table AS regclass) "
+            "AND (SELECT array_agg(a.attname::text) FROM pg_attribute a "
+            "WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)) "
+            "<@ CAST(:empty AS text[]) ORDER BY c.conname"
+        ),
+        {"table": target.table, "empty": sorted(empty)},
+    ).all()
+    saved: list[str] = []
+    for name, definition in found:
+        saved.extend(_suspend_key(conn, target, str(name), str(definition)))
+    return saved
+
+
+def _suspend_key(conn: Connection, target: Target, name: str, definition: str) -> list[str]:
+    """Drop the foreign key ``name`` unless the lock it needs on the referenced table
+    is not free at once (another import holds it): then it stays and checks the rows."""
     saved = str(conn.execute(sa.text("SELECT current_setting('lock_timeout')")).scalar_one())
     try:
         with conn.begin_nested():

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis_core.db import create_engine
 from gis_core.settings import Settings
-from importers import merge
+from importers import direct, merge
 from importers.cadastre import CadastreOptions, import_cadastre
 from tests.test_import_atomic import grid_parcels
 
@@ -94,6 +94,8 @@ def test_a_big_first_import_keeps_the_partial_indexes_of_keys_the_file_lacks(
     monkeypatch.setattr(merge, "BULK_ROWS", 10)  # 30 parcels make a big first import
     engine = create_engine(stereo)
     try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
         before = _index_oids(engine)
         path = grid_parcels(tmp_path / "sparse.gpkg", 30, prefix="S", size=20.0)
         report = import_cadastre(engine, stereo, [str(path)], CadastreOptions())
@@ -108,3 +110,44 @@ def test_a_big_first_import_keeps_the_partial_indexes_of_keys_the_file_lacks(
         "cadastre.ix_parcel_address_id",
         "cadastre.ix_parcel_e2_identifier",
     }
+
+
+def _foreign_keys(conn: Connection) -> dict[str, bool]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = CAST('cadastre.parcel' AS regclass)"
+        )
+    ).all()
+    return {str(name): bool(valid) for name, valid in rows}
+
+
+def test_a_big_first_import_drops_the_keys_of_columns_the_file_leaves_empty(
+    stereo: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address key gets no value from a file without addresses: it is dropped for
+    the load (no per-row check queued for the end of the COPY) and added back, valid."""
+    monkeypatch.setattr(merge, "BULK_ROWS", 10)
+    during: list[dict[str, bool]] = []
+    real = direct.recreate_indexes
+
+    def recreate(conn: Connection, statements: list[str]) -> None:
+        during.append(_foreign_keys(conn))
+        real(conn, statements)
+
+    monkeypatch.setattr(direct, "recreate_indexes", recreate)
+    engine = create_engine(stereo)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
+            before = _foreign_keys(conn)
+        path = grid_parcels(tmp_path / "links.gpkg", 30, prefix="L", size=20.0)
+        report = import_cadastre(engine, stereo, [str(path)], CadastreOptions())
+        assert report.counts["inserted"] == 30
+        with engine.connect() as conn:
+            after = _foreign_keys(conn)
+    finally:
+        engine.dispose()
+    assert "fk_parcel_address_id_address" in before
+    assert "fk_parcel_address_id_address" not in during[0]
+    assert after == before and all(after.values())
