@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection
 
 from permits.public import EFFECTIVE_STATUS_SQL, VALID_END_SQL
 
-# Parcel versions valid at the moment asked; "now" uses the partial index of current rows.
+# Parcel versions valid at the moment asked ("now": the current versions, valid_to NULL).
 _CURRENT = "p.valid_to IS NULL AND p.valid_from <= now()"
 _AS_OF = "tstzrange(p.valid_from, p.valid_to, '[)') @> CAST(:t AS timestamptz)"
 
