@@ -35,7 +35,12 @@ def test_threads_choose_the_worker_class(tmp_path: Path) -> None:
     assert threaded[threaded.index("--threads") + 1] == "4"
     single = serve.gunicorn_command(Settings(data_dir=tmp_path, threads=1))
     assert single[single.index("--worker-class") + 1] == "sync"
-    assert Settings(data_dir=tmp_path).threads > 1, "threaded workers are the default"
+    # One request at a time per worker by default: on two cores the fastest and the
+    # steadiest (a second thread only waits for the first one's interpreter lock).
+    default = Settings(data_dir=tmp_path)
+    assert default.threads == 1
+    granian = serve.granian_command(default)
+    assert granian[granian.index("--blocking-threads") + 1] == "1"
 
 
 def test_threads_option_reaches_the_workers(

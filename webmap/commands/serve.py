@@ -14,10 +14,13 @@ minimal Flask view about three times as often per second as gunicorn's threaded 
 gunicorn stays available (``URBANGIS_SERVER=gunicorn``) for deployments that want its
 watchdog: it kills a worker stuck past the request timeout.
 
-With ``threads`` > 1 (the default) a request waiting on PostgreSQL no longer idles its
-process, several requests share one database round trip's latency, and clients'
-connections are kept alive between requests. The API pool has at least one connection
-per thread, so a thread never waits for another's connection.
+One thread a worker is the default: granian keeps every client's connection alive in
+Rust while Python answers one request at a time, with no other thread of its process
+to wait for. With ``threads`` > 1 a request waiting on PostgreSQL no longer idles its
+process, which pays on more cores, or when some requests are long (big exports) and
+must not hold up the short ones behind them; gunicorn needs more than one thread to keep
+connections alive at all (its threaded worker). The API pool has at least one
+connection per thread, so a thread never waits for another's connection.
 """
 
 from __future__ import annotations
