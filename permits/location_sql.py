@@ -116,18 +116,22 @@ _MISSING_NUMBERS = """
 """
 _NO_MISSING = "SELECT NULL::text AS n, NULL::bigint AS ord, NULL::json AS history WHERE false"
 
+# Whether the subject lies wholly inside {area}, proved cheaply and exactly, or not
+# proved: its centre lies in the area, farther from the area's boundary than any point of
+# the subject (``reach``). Both are computed by PostGIS itself (a point-in-polygon test
+# and a point-to-boundary distance), several times faster than GEOS's ``ST_CoveredBy``
+# or ``ST_Intersection`` on an outline of a thousand vertices, which remain for subjects
+# near the boundary.
+_SURELY_INSIDE = """
+    ST_Intersects(s.centre, {area}) AND ST_Distance(s.centre, ST_Boundary({area})) > s.reach
+"""
+
 # The share of the subject inside {area} (a geometry expression), or 1/0 for a point.
-# The first test settles the common case cheaply and exactly: when the centre of the
-# subject lies in the area, farther from the area's boundary than any point of the
-# subject (``reach``), the subject is inside. Both are computed by PostGIS itself (a
-# point-in-polygon test and a point-to-boundary distance), several times faster than
-# GEOS's ``ST_CoveredBy`` on a UAT or intravilan outline of a thousand vertices, which
-# remains for subjects near the boundary. (The intravilan outlines are therefore picked
-# by their boxes alone: the share's tests do the rest, without a second exact test.)
+# (The intravilan outlines are picked by their boxes alone: the share's tests do the
+# rest, without a second exact test.)
 _SHARE = """
     CASE WHEN {area} IS NULL OR s.geom IS NULL THEN NULL
-         WHEN ST_Intersects(s.centre, {area})
-              AND ST_Distance(s.centre, ST_Boundary({area})) > s.reach THEN 1.0
+         WHEN {inside} THEN 1.0
          WHEN ST_CoveredBy(s.geom, {area}) THEN 1.0
          WHEN NOT ST_Intersects(s.geom, {area}) THEN 0.0
          WHEN s.area > 0 THEN ST_Area(ST_Intersection({area}, s.geom)) / s.area
@@ -135,18 +139,16 @@ _SHARE = """
 """
 
 # The part of the subject a zone governs, or NULL where the zone does not touch it. Most
-# subjects lie wholly inside one zone: the test of ``_SHARE`` (the subject's centre inside
-# the zone, farther from its boundary than any point of the subject) proves it without
-# GEOS, and the piece is the subject itself; only subjects across a zone boundary pay
-# for the exact intersection.
+# subjects lie wholly inside one zone (``_SURELY_INSIDE``): the piece is the subject
+# itself. A zone farther from the centre than the subject's reach cannot touch it; only
+# subjects across a zone boundary pay for the exact intersection.
 ZONE_PIECE_SQL = """
     CASE WHEN s.dim < 2 THEN CASE WHEN ST_Intersects(z.geom, s.geom) THEN s.geom END
-         WHEN ST_Intersects(s.centre, z.geom)
-              AND ST_Distance(s.centre, ST_Boundary(z.geom)) > s.reach THEN s.geom
+         WHEN {inside} THEN s.geom
          WHEN NOT ST_DWithin(s.centre, z.geom, s.reach) THEN NULL
          WHEN ST_Intersects(z.geom, s.geom) THEN ST_Intersection(z.geom, s.geom)
     END
-"""
+""".format(inside=_SURELY_INSIDE.format(area="z.geom"))
 
 _BODY = """
 WITH drawn AS (
@@ -338,7 +340,7 @@ TOUCHING_M = 0.1
 # digitising noise, not a parcel the location is on.
 SLIVER_M2 = 1.0
 # Zone pieces smaller than this are where a zone only touches the location's edge.
-MINZONE_PIECE_SQL_M2 = 0.01
+MIN_ZONE_PIECE_M2 = 0.01
 
 # A bound parameter as SQLAlchemy's ``text()`` reads it: ``:name``, but not ``::type``.
 _PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -373,6 +375,11 @@ class Statement:
         return cls(sql, positional, tuple(names), name)
 
 
+def _share(area: str) -> str:
+    """``_SHARE`` of ``area``, with its ``_SURELY_INSIDE`` test."""
+    return _SHARE.format(area=area, inside=_SURELY_INSIDE.format(area=area))
+
+
 @cache
 def location_statement(mode: str, as_of: bool) -> Statement:
     """The statement for one way of naming the location (built once per process).
@@ -386,15 +393,15 @@ def location_statement(mode: str, as_of: bool) -> Statement:
         found=_FOUND[mode].format(valid=valid),
         subject=_SUBJECT[mode],
         missing=_MISSING_NUMBERS if mode == "numbers" else _NO_MISSING,
-        uat_share=_SHARE.format(area="uat.geom"),
-        intra_share=_SHARE.format(area="intra.geom"),
+        uat_share=_share("uat.geom"),
+        intra_share=_share("intra.geom"),
         zone_piece=ZONE_PIECE_SQL,
         act_status=EFFECTIVE_STATUS_SQL.replace(":as_of", ":day"),
         act_end=VALID_END_SQL,
         # Asked about a past day: only the acts issued by then.
         acts_issued="AND a.issued_on <= CAST(:day AS date)" if as_of else "",
         # This module's constants are written into the statement: nothing to send per call.
-        min_area=f"CAST({MINZONE_PIECE_SQL_M2!r} AS float8)",
+        min_area=f"CAST({MIN_ZONE_PIECE_M2!r} AS float8)",
         touching=f"CAST({TOUCHING_M!r} AS float8)",
         tables="CAST(ARRAY[{}] AS text[])".format(
             ", ".join("'" + name.replace("'", "''") + "'" for name in PROVENANCE_TABLES)
