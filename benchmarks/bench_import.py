@@ -15,8 +15,9 @@ indexes dropped; its version-rule trigger dropped too once the load has proved i
 cannot fail (no current or future-ending version in the UAT, every key once in the
 file, checked again on the rows written); its foreign key to the import runs dropped
 and validated again by one scan at the end; ids taken from the sequence as one block;
-columns the file does not feed left out. Then the two GiST indexes are rebuilt while
-Python matches the overlap test's edges, the two B-trees after them (run id and the
+columns the file does not feed left out. Then the GiST index (the geometry and its twin,
+one index, migration 0011) is rebuilt while Python matches the overlap test's edges, the
+two B-trees after it (run id and the
 cadastral number's pattern index, the one index on the number since migration 0010; the
 partial indexes on keys this file lacks, address and eTerra id, are kept through the
 load, which adds nothing to them), the trigger and the key restored, ANALYZE.

@@ -52,25 +52,67 @@ def test_geometries_carry_the_storage_srid_and_twins_etrs89(
     assert twins and set(twins.values()) == {4258}
 
 
+# Each geometry column and the GiST indexes whose keys include it.
+GIST_KEYS = """
+    SELECT g.f_table_schema || '.' || g.f_table_name || '.' || g.f_geometry_column,
+           array_agg(
+               (SELECT array_agg(a.attname::text ORDER BY k.n)
+                FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)
+           ) FILTER (WHERE i.indexrelid IS NOT NULL)
+    FROM geometry_columns g
+    JOIN pg_class c ON c.relname = g.f_table_name
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = g.f_table_schema
+    LEFT JOIN pg_index i ON i.indrelid = c.oid
+        AND (SELECT amname FROM pg_am WHERE oid = (
+             SELECT relam FROM pg_class WHERE oid = i.indexrelid)) = 'gist'
+        AND (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid
+             AND attname = g.f_geometry_column) = ANY(i.indkey)
+    WHERE g.f_table_schema IN ('core', 'cadastre', 'urbanism', 'analysis', 'permits')
+    GROUP BY 1
+"""
+
+
 def test_every_geometry_column_has_a_gist_index(db: Connection) -> None:
-    missing = (
+    indexed = {str(column): keys for column, keys in db.execute(sa.text(GIST_KEYS)).all()}
+    assert len(indexed) > 20
+    assert [column for column, keys in indexed.items() if not keys] == []
+
+
+def test_a_twin_shares_its_geometry_s_gist_index(db: Connection) -> None:
+    """Twins are the second key of their geometry's index (migration 0011), in every
+    table; no twin or twinned geometry keeps a single-column GiST index of its own."""
+    indexed = {str(column): keys for column, keys in db.execute(sa.text(GIST_KEYS)).all()}
+    twins = [column for column in indexed if column.endswith("_etrs89")]
+    assert len(twins) == 12
+    for twin in twins:
+        table, column = twin.rsplit(".", 1)
+        geometry = column.removesuffix("_etrs89")
+        assert indexed[twin] == [[geometry, column]], twin
+        assert indexed[f"{table}.{geometry}"] == [[geometry, column]], twin
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "probe"),
+    [
+        ("cadastre.parcel", "geom_etrs89", "ST_MakeEnvelope(23.5, 46.7, 23.6, 46.8, 4258)"),
+        ("cadastre.parcel", "geom", "ST_MakeEnvelope(390000, 580000, 391000, 581000, 3844)"),
+        ("permits.act", "location_etrs89", "ST_MakeEnvelope(23.5, 46.7, 23.6, 46.8, 4258)"),
+    ],
+)
+def test_either_key_of_the_shared_index_is_searched_through_it(
+    db: Connection, table: str, column: str, probe: str
+) -> None:
+    """A query on the twin alone, or on the geometry alone, is an index search (the
+    sequential scan is priced out so that an empty table's plan shows the choice)."""
+    db.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(
         db.execute(
-            sa.text(
-                """
-            SELECT g.f_table_schema || '.' || g.f_table_name || '.' || g.f_geometry_column
-            FROM geometry_columns g
-            WHERE g.f_table_schema IN ('core', 'cadastre', 'urbanism')
-              AND NOT EXISTS (
-                SELECT 1 FROM pg_indexes i
-                WHERE i.schemaname = g.f_table_schema AND i.tablename = g.f_table_name
-                  AND i.indexdef ILIKE '%USING gist (' || g.f_geometry_column || ')%')
-            """
-            )
-        )
-        .scalars()
-        .all()
+            sa.text(f"EXPLAIN SELECT 1 FROM {table} WHERE {column} && {probe}")
+        ).scalars()
     )
-    assert missing == []
+    name = table.split(".")[1]
+    assert "Index" in plan and f"ix_{name}_" in plan and "Seq Scan" not in plan, plan
 
 
 @pytest.mark.parametrize("table", VERSIONED)
@@ -263,13 +305,9 @@ def test_act_twin_columns_are_etrs89_with_gist_indexes(db: Connection) -> None:
     assert found["location_etrs89"] == (4258, "POINT")
     assert found["footprint_etrs89"] == (4258, "MULTIPOLYGON")
     assert found["geom_etrs89"] == (4258, "MULTIPOLYGON")
-    indexed = set(
-        db.execute(
-            sa.text("SELECT indexdef FROM pg_indexes WHERE schemaname = 'permits'")
-        ).scalars()
-    )
+    indexed = {str(column): keys for column, keys in db.execute(sa.text(GIST_KEYS)).all()}
     for column in found:
-        assert any(f"USING gist ({column})" in index for index in indexed), column
+        assert indexed[f"permits.act.{column}"], column
 
 
 def test_acts_are_found_by_cadastral_number_through_an_index(db: Connection) -> None:
