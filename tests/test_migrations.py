@@ -107,9 +107,7 @@ def test_either_key_of_the_shared_index_is_searched_through_it(
     sequential scan is priced out so that an empty table's plan shows the choice)."""
     db.execute(sa.text("SET LOCAL enable_seqscan = off"))
     plan = "\n".join(
-        db.execute(
-            sa.text(f"EXPLAIN SELECT 1 FROM {table} WHERE {column} && {probe}")
-        ).scalars()
+        db.execute(sa.text(f"EXPLAIN SELECT 1 FROM {table} WHERE {column} && {probe}")).scalars()
     )
     name = table.split(".")[1]
     assert "Index" in plan and f"ix_{name}_" in plan and "Seq Scan" not in plan, plan
