@@ -215,6 +215,31 @@ def test_downgrade_then_upgrade_round_trip(server_url: sa.URL) -> None:
         drop_database(server_url, name)
 
 
+def test_shared_twin_indexes_downgrade_to_one_index_a_column(server_url: sa.URL) -> None:
+    """0011 back to 0010 gives every geometry and twin its own GiST index again."""
+    from gis_core.db import create_engine
+    from tests.conftest import drop_database, fresh_database, settings_for
+
+    name = f"urbangis_test_twin_index_{os.getpid()}"
+    settings = settings_for(fresh_database(server_url, name), 3844)
+    engine = create_engine(settings)
+    try:
+        migrate.upgrade(engine, 3844)
+        migrate.downgrade(engine, 3844, "0010_parcel_number_index")
+        with engine.connect() as conn:
+            indexed = {str(c): keys for c, keys in conn.execute(sa.text(GIST_KEYS)).all()}
+        assert indexed["cadastre.parcel.geom_etrs89"] == [["geom_etrs89"]]
+        assert indexed["permits.act.location"] == [["location"]]
+        assert all(len(keys) == 1 and len(keys[0]) == 1 for keys in indexed.values())
+        migrate.upgrade(engine, 3844)
+        with engine.connect() as conn:
+            indexed = {str(c): keys for c, keys in conn.execute(sa.text(GIST_KEYS)).all()}
+        assert indexed["cadastre.parcel.geom_etrs89"] == [["geom", "geom_etrs89"]]
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)
+
+
 def test_act_twins_migration_fills_stored_acts_and_downgrades(server_url: sa.URL) -> None:
     """0006: twins for acts already stored (TransDatRO), a trigger against stale twins,
     and a clean way back to 0005 that keeps the acts' own geometries."""
