@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +27,21 @@ STORAGE_GEOMETRIES = {
     ("urbanism", "zone"),
     ("urbanism", "restriction"),
 }
+
+
+@contextmanager
+def scratch_database(server_url: sa.URL, label: str) -> Iterator[Engine]:
+    """An engine on a database of the test's own (no migration run), dropped after."""
+    from gis_core.db import create_engine
+    from tests.conftest import drop_database, fresh_database, settings_for
+
+    name = f"urbangis_test_{label}_{os.getpid()}"
+    engine = create_engine(settings_for(fresh_database(server_url, name), 3844))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)
 
 
 def _geometry_srids(conn: Connection) -> dict[tuple[str, str, str], int]:
@@ -200,30 +217,15 @@ def test_upgrade_is_idempotent(engine: Engine, settings: Settings) -> None:
 
 
 def test_downgrade_then_upgrade_round_trip(server_url: sa.URL) -> None:
-    from gis_core.db import create_engine
-    from tests.conftest import drop_database, fresh_database, settings_for
-
-    name = f"urbangis_test_roundtrip_{os.getpid()}"
-    settings = settings_for(fresh_database(server_url, name), 3844)
-    engine = create_engine(settings)
-    try:
+    with scratch_database(server_url, "roundtrip") as engine:
         migrate.upgrade(engine, 3844)
         assert migrate.downgrade(engine, 3844, "base") is None
         assert migrate.upgrade(engine, 3844) == migrate.head_revision()
-    finally:
-        engine.dispose()
-        drop_database(server_url, name)
 
 
 def test_shared_twin_indexes_downgrade_to_one_index_a_column(server_url: sa.URL) -> None:
     """0011 back to 0010 gives every geometry and twin its own GiST index again."""
-    from gis_core.db import create_engine
-    from tests.conftest import drop_database, fresh_database, settings_for
-
-    name = f"urbangis_test_twin_index_{os.getpid()}"
-    settings = settings_for(fresh_database(server_url, name), 3844)
-    engine = create_engine(settings)
-    try:
+    with scratch_database(server_url, "twin_index") as engine:
         migrate.upgrade(engine, 3844)
         migrate.downgrade(engine, 3844, "0010_parcel_number_index")
         with engine.connect() as conn:
@@ -235,9 +237,6 @@ def test_shared_twin_indexes_downgrade_to_one_index_a_column(server_url: sa.URL)
         with engine.connect() as conn:
             indexed = {str(c): keys for c, keys in conn.execute(sa.text(GIST_KEYS)).all()}
         assert indexed["cadastre.parcel.geom_etrs89"] == [["geom", "geom_etrs89"]]
-    finally:
-        engine.dispose()
-        drop_database(server_url, name)
 
 
 def test_act_twins_migration_fills_stored_acts_and_downgrades(server_url: sa.URL) -> None:
@@ -247,16 +246,11 @@ def test_act_twins_migration_fills_stored_acts_and_downgrades(server_url: sa.URL
     import shapely
 
     from gis_core.crs.transform import transform_geometries
-    from gis_core.db import create_engine
-    from tests.conftest import drop_database, fresh_database, settings_for
 
-    name = f"urbangis_test_act_twins_mig_{os.getpid()}"
-    settings = settings_for(fresh_database(server_url, name), 3844)
-    engine = create_engine(settings)
     point = "POINT(391010 586010)"
     square = "MULTIPOLYGON(((391000 586000, 391030 586000, 391030 586025, 391000 586000)))"
     twins = ("location_etrs89", "footprint_etrs89", "geom_etrs89")
-    try:
+    with scratch_database(server_url, "act_twins_mig") as engine:
         assert migrate.upgrade(engine, 3844, "0005_indicators") == "0005_indicators"
         with engine.begin() as conn:
             conn.execute(
@@ -312,9 +306,6 @@ def test_act_twins_migration_fills_stored_acts_and_downgrades(server_url: sa.URL
         assert leftovers == 0
         assert kept == point
         assert migrate.upgrade(engine, 3844) == migrate.head_revision()
-    finally:
-        engine.dispose()
-        drop_database(server_url, name)
 
 
 def test_act_twin_columns_are_etrs89_with_gist_indexes(db: Connection) -> None:
