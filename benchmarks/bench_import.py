@@ -28,18 +28,25 @@ ANALYZE, timed end to end (performance-anchors.md, S6).
 Run from the repository root: ``.venv/bin/python benchmarks/bench_import.py [N]`` (or
 ``BENCH_PARCELS=N``; 1 000 000 by default). The last lines are
 ``RESULT import_1m ours=<features/s> peer=<features/s> ratio=<r>``, the peak memory of
-our import and the machine's load average (other work on the machine slows both sides).
+our import, where each side's CPU went (its own process; the rest of the machine
+meanwhile, which is PostgreSQL's backend and workers on a quiet machine: work done in
+one transaction runs on one core there, parallel index builds aside) and the machine's
+load average (other work on the machine slows both sides).
 ``BENCH_KEEP=1`` keeps the database (``urbangis_bench_import``) for EXPLAINs afterwards.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -77,6 +84,18 @@ def peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 """
 
+
+def machine_busy() -> float | None:
+    """CPU seconds the whole machine has spent busy (every process, PostgreSQL's too),
+    from /proc/stat; None where there is no such file. The import's child runs it too."""
+    try:
+        with Path("/proc/stat").open() as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 _CHILD_BODY = """
 import json, sys, time
 from gis_core.settings import Settings
@@ -84,14 +103,20 @@ from gis_core.db import create_engine
 from importers.cadastre import CadastreOptions, import_cadastre
 settings = Settings(database_url=sys.argv[1], storage_srid=3844, uat_siruta=999999)
 engine = create_engine(settings, pool_size=1)
-started = time.perf_counter()
+busy, cpu, started = machine_busy(), time.process_time(), time.perf_counter()
 report = import_cadastre(engine, settings, [sys.argv[2]], CadastreOptions())
 elapsed = time.perf_counter() - started
+cpu, after = time.process_time() - cpu, machine_busy()
 peak = peak_bytes()
 print(json.dumps({"seconds": elapsed, "peak_bytes": peak, "counts": report.count_dict(),
-                  "findings": dict(report.finding_counts)}))
+                  "findings": dict(report.finding_counts), "client_cpu": cpu,
+                  "busy": None if busy is None else after - busy}))
 """
-_CHILD = PEAK_SOURCE + _CHILD_BODY
+_CHILD = (
+    PEAK_SOURCE
+    + f"import os\nfrom pathlib import Path\n{inspect.getsource(machine_busy)}"
+    + _CHILD_BODY
+)
 
 
 def parcels_file(count: int) -> Path:
@@ -143,8 +168,9 @@ def run_ours(url: URL, gpkg: Path) -> dict[str, object]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def run_peer(url: URL, gpkg: Path) -> float:
-    """ogr2ogr into a fresh table (COPY, no index during load), then GiST + ANALYZE."""
+def run_peer(url: URL, gpkg: Path) -> dict[str, Any]:
+    """ogr2ogr into a fresh table (COPY, no index during load), then GiST + ANALYZE:
+    its time, the client's CPU (ogr2ogr) and the machine's busy CPU meanwhile."""
     query = url.query
     target = (
         f"PG:dbname={url.database} host={query['host']} port={query['port']} user={url.username}"
@@ -155,14 +181,29 @@ def run_peer(url: URL, gpkg: Path) -> float:
         "-lco", "GEOMETRY_NAME=geom", "-lco", "SPATIAL_INDEX=NONE", "-nlt", "PROMOTE_TO_MULTI",
     ]  # fmt: skip
     engine = sa.create_engine(url)
-    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy, started = machine_busy(), time.perf_counter()
     subprocess.run(command, check=True)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE INDEX ON public.peer_parcels USING gist (geom)"))
         conn.execute(sa.text("ANALYZE public.peer_parcels"))
-    elapsed = time.perf_counter() - started
+    elapsed, after = time.perf_counter() - started, machine_busy()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     engine.dispose()
-    return elapsed
+    client = (used.ru_utime - before.ru_utime) + (used.ru_stime - before.ru_stime)
+    return {"seconds": elapsed, "client_cpu": client, "busy": _delta(busy, after)}
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def cpu_line(label: str, side: str, figures: Mapping[str, Any]) -> str:
+    """Where a side's CPU went: its own process, and the rest of the machine meanwhile
+    (PostgreSQL's backend and workers, plus whatever else ran)."""
+    client, busy = float(figures["client_cpu"]), figures.get("busy")
+    rest = "" if busy is None else f", rest of the machine {float(busy) - client:.1f} s"
+    return f"CPU {label} {side}: client {client:.1f} s{rest} (PostgreSQL and anything else)"
 
 
 def main() -> None:
@@ -177,7 +218,8 @@ def main() -> None:
     migrate.upgrade(engine, settings.storage_srid)
     engine.dispose()
     try:
-        peer_seconds = run_peer(url, gpkg)
+        peer = run_peer(url, gpkg)
+        peer_seconds = float(peer["seconds"])
         print(f"peer: ogr2ogr + GiST + ANALYZE, {count} parcels in {peer_seconds:.1f} s")
         ours = run_ours(url, gpkg)
     finally:
@@ -192,6 +234,8 @@ def main() -> None:
     print(f"RESULT {label} ours={ours_rate:.0f} peer={peer_rate:.0f} ratio={ratio:.3f}")
     peak = int(ours["peak_bytes"])  # type: ignore[call-overload]
     print(f"MEMORY {label} ours_peak={peak / 2**30:.2f} GiB (target < 1.5 GB)")
+    print(cpu_line(label, "ours", ours))
+    print(cpu_line(label, "peer", peer))
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"LOAD {label} load average {load} (2 cores, shared)")
 
