@@ -108,22 +108,23 @@ def test_a_killed_import_leaves_no_trace(stereo: Settings, engine: Engine, tmp_p
     assert _state(engine) == before
 
 
-def _wait_for_staging(engine: Engine, process: subprocess.Popen[bytes]) -> None:
-    """Until the import's transaction has written (it has a transaction id), then a bit."""
+def _wait_for_staging(engine: Engine, process: subprocess.Popen[bytes], rows: int = 10_000) -> None:
+    """Until the import's COPY has sent ``rows`` rows into its transaction (PostgreSQL's
+    COPY progress view), so the kill lands while written rows are still uncommitted, not
+    after a guessed delay by which a fast import may have committed."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         assert process.poll() is None, "the import ended before it could be killed"
         with engine.connect() as conn:
-            busy = conn.execute(
+            copied = conn.execute(
                 sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+                    "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
             ).scalar_one()
-        if busy:
-            time.sleep(3.0)  # let batches land in staging
+        if copied >= rows:
             return
-        time.sleep(0.2)
+        time.sleep(0.02)
     raise AssertionError("the import never started staging")
 
 
