@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from gis_core.collector import collector_paused
 from gis_core.db import bulk_transaction
 from gis_core.errors import InvalidInput, UrbanGisError
 from gis_core.runs import finish_run
@@ -50,10 +51,11 @@ class RunRequest:
 
 
 def run_import(engine: Engine, request: RunRequest, body: ImportBody) -> ImportReport:
-    """Run ``body`` in one transaction and keep the run record; see the module docstring."""
+    """Run ``body`` in one transaction and keep the run record; see the module docstring.
+    Python's cyclic garbage collector is paused meanwhile (``gis_core.collector``)."""
     report = ImportReport(request.kind, request.sources, dry_run=request.dry_run)
     try:
-        with bulk_transaction(engine) as conn:
+        with collector_paused(), bulk_transaction(engine) as conn:
             conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtext(:lock))"),
                 {"lock": f"urbangis-import-{request.kind}"},

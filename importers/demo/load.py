@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis_core import migrate
 from gis_core.bulk import copy_columns, drop_secondary_indexes, recreate_indexes
+from gis_core.collector import collector_paused
 from gis_core.db import bulk_transaction
 from gis_core.errors import ConfigurationError, DatabaseError
 from gis_core.twins import fill_missing_twins
@@ -115,12 +116,13 @@ def load_demo(
     progress(
         f"generating the demo municipality ({parameters.parcels} parcels, seed {parameters.seed})"
     )
-    demo = generate(parameters, progress)
-    clock.done("generate")
-    if rebuild_indexes is None:
-        rebuild_indexes = len(demo.parcels) >= REBUILD_THRESHOLD
-    with bulk_transaction(engine) as conn:
-        report = _write(conn, demo, clock, rebuild_indexes)
+    with collector_paused():  # millions of objects, no cycles: gis_core.collector
+        demo = generate(parameters, progress)
+        clock.done("generate")
+        if rebuild_indexes is None:
+            rebuild_indexes = len(demo.parcels) >= REBUILD_THRESHOLD
+        with bulk_transaction(engine) as conn:
+            report = _write(conn, demo, clock, rebuild_indexes)
     total = time.perf_counter() - clock.started
     report.timings["total"] = round(total, 3)
     summary = ", ".join(f"{count} {name}" for name, count in report.counts.items())
