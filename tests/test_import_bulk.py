@@ -453,6 +453,56 @@ def test_a_big_first_import_merges_duplicates_and_reports_findings(
     assert _count(empty, "measured_area IS NULL") == 1
 
 
+KEYED = ("address_id", "import_run_id")  # the keys a big first load drops and adds back
+
+
+def _statements_of(engine: Engine) -> tuple[list[str], Callable[[], None]]:
+    """The SQL the engine runs from now on, and a function that stops recording."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_the_load_is_analyzed_after_its_indexes_and_before_its_keys(
+    stereo: Settings,
+    empty: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    duplicated: bool,
+) -> None:
+    """The keys added back check the rows with statistics: on a million parcels the
+    address key's check then reads the empty column's partial index instead of the
+    table. Merged duplicates, inserted after, get a second ANALYZE."""
+    _direct(monkeypatch)
+    path = grid_parcels(tmp_path / "analyzed.gpkg", 60, prefix="A", size=SIZE)
+    if duplicated:
+        frame = pyogrio.read_dataframe(path)
+        frame.loc[5, "NR_CAD"] = frame.loc[4, "NR_CAD"]
+        pyogrio.write_dataframe(frame, path, layer="parcels")
+    seen, stop = _statements_of(empty)
+    try:
+        import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    finally:
+        stop()
+
+    def first(prefix: str) -> int:
+        return next(i for i, statement in enumerate(seen) if statement.startswith(prefix))
+
+    last_index = max(i for i, s in enumerate(seen) if s.startswith("CREATE INDEX ix_parcel"))
+    analyzed = [i for i, s in enumerate(seen) if s == "ANALYZE cadastre.parcel"]
+    keys = [first(f"ALTER TABLE cadastre.parcel ADD CONSTRAINT fk_parcel_{c}") for c in KEYED]
+    assert last_index < analyzed[0] < min(keys)
+    assert analyzed[0] < first("CREATE TRIGGER tr_parcel_versions_inserted")
+    assert len(analyzed) == (2 if duplicated else 1)
+    if duplicated:
+        assert analyzed[-1] > max(keys)
+
+
 def test_overlapping_versions_fail_the_import_and_leave_nothing(
     stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
