@@ -13,14 +13,15 @@ read for it on a thread of its own while the first batch is validated), the rows
 one binary COPY straight into ``cadastre.parcel`` (``importers.direct``): its secondary
 indexes dropped; its version-rule trigger dropped too once the load has proved it
 cannot fail (no current or future-ending version in the UAT, every key once in the
-file, checked again on the rows written); its foreign key to the import runs dropped
-and validated again by one scan at the end; ids taken from the sequence as one block;
-columns the file does not feed left out. Then the GiST index (the geometry and its twin,
+file, checked again on the rows written); its foreign keys to the import runs and to
+the addresses (a column this file leaves empty) dropped and validated again at the end;
+ids taken from the sequence as one block; columns the file does not feed left out;
+Python's cyclic garbage collector paused. Then the GiST index (the geometry and its twin,
 one index, migration 0011) is rebuilt while Python matches the overlap test's edges, the
-two B-trees after it (run id and the
-cadastral number's pattern index, the one index on the number since migration 0010; the
-partial indexes on keys this file lacks, address and eTerra id, are kept through the
-load, which adds nothing to them), the trigger and the key restored, ANALYZE.
+two B-trees after it (run id and the cadastral number's pattern index, the one index on
+the number since migration 0010; the partial indexes on keys this file lacks, address
+and eTerra id, are kept through the load, which adds nothing to them), ANALYZE, then the
+trigger and the keys restored (the address key's check reads its partial index).
 Peer: ``ogr2ogr -f PostgreSQL`` (COPY, one transaction, no spatial index during the
 load) into a fresh table, followed by the GiST index and
 ANALYZE, timed end to end (performance-anchors.md, S6).
