@@ -88,13 +88,16 @@ def peak_bytes():
 
 def machine_busy() -> float | None:
     """CPU seconds the whole machine has spent busy (every process, PostgreSQL's too),
-    from /proc/stat; None where there is no such file. The import's child runs it too."""
+    from /proc/stat: user, nice, system, irq and softirq time; not idle, I/O wait, or
+    steal (time a virtual machine's host gave to others). None where there is no such
+    file. The import's child runs it too."""
     try:
         with Path("/proc/stat").open() as stat:
-            ticks = [int(value) for value in stat.readline().split()[1:]]
+            ticks = [int(value) for value in stat.readline().split()[1:8]]
     except OSError:
         return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 _CHILD_BODY = """
