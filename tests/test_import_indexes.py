@@ -4,7 +4,7 @@ partial indexes of keys the file leaves empty."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,20 @@ def stereo(database_factory: Callable[..., Settings]) -> Settings:
     return database_factory("import_indexes", 3844, uat_siruta=999_995)
 
 
+@pytest.fixture
+def empty(stereo: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An engine on the module's database with no parcels, where 30 parcels make a big
+    first import (loaded straight into the table)."""
+    monkeypatch.setattr(merge, "BULK_ROWS", 10)
+    engine = create_engine(stereo)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _index_oids(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -87,22 +101,15 @@ def _index_oids(engine: Engine) -> dict[str, int]:
 
 
 def test_a_big_first_import_keeps_the_partial_indexes_of_keys_the_file_lacks(
-    stereo: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stereo: Settings, empty: Engine, tmp_path: Path
 ) -> None:
     """The file has no eTerra id or address: their indexes (of the parcels that have
     one) get no entry from the load, so they are neither dropped nor rebuilt."""
-    monkeypatch.setattr(merge, "BULK_ROWS", 10)  # 30 parcels make a big first import
-    engine = create_engine(stereo)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
-        before = _index_oids(engine)
-        path = grid_parcels(tmp_path / "sparse.gpkg", 30, prefix="S", size=20.0)
-        report = import_cadastre(engine, stereo, [str(path)], CadastreOptions())
-        assert any("loaded straight into" in note for note in report.notes)
-        after = _index_oids(engine)
-    finally:
-        engine.dispose()
+    before = _index_oids(empty)
+    path = grid_parcels(tmp_path / "sparse.gpkg", 30, prefix="S", size=20.0)
+    report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    assert any("loaded straight into" in note for note in report.notes)
+    after = _index_oids(empty)
     assert set(after) == set(before)
     kept = {name for name in after if after[name] == before[name]}
     assert kept == {
@@ -123,11 +130,10 @@ def _foreign_keys(conn: Connection) -> dict[str, bool]:
 
 
 def test_a_big_first_import_drops_the_keys_of_columns_the_file_leaves_empty(
-    stereo: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stereo: Settings, empty: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The address key gets no value from a file without addresses: it is dropped for
     the load (no per-row check queued for the end of the COPY) and added back, valid."""
-    monkeypatch.setattr(merge, "BULK_ROWS", 10)
     during: list[dict[str, bool]] = []
     real = direct.recreate_indexes
 
@@ -136,18 +142,13 @@ def test_a_big_first_import_drops_the_keys_of_columns_the_file_leaves_empty(
         real(conn, statements)
 
     monkeypatch.setattr(direct, "recreate_indexes", recreate)
-    engine = create_engine(stereo)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
-            before = _foreign_keys(conn)
-        path = grid_parcels(tmp_path / "links.gpkg", 30, prefix="L", size=20.0)
-        report = import_cadastre(engine, stereo, [str(path)], CadastreOptions())
-        assert report.counts["inserted"] == 30
-        with engine.connect() as conn:
-            after = _foreign_keys(conn)
-    finally:
-        engine.dispose()
+    with empty.connect() as conn:
+        before = _foreign_keys(conn)
+    path = grid_parcels(tmp_path / "links.gpkg", 30, prefix="L", size=20.0)
+    report = import_cadastre(empty, stereo, [str(path)], CadastreOptions())
+    assert report.counts["inserted"] == 30
+    with empty.connect() as conn:
+        after = _foreign_keys(conn)
     assert "fk_parcel_address_id_address" in before
     assert "fk_parcel_address_id_address" not in during[0]
     assert after == before and all(after.values())
