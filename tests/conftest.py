@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -47,6 +49,23 @@ def settings_for(url: URL, storage_srid: int) -> Settings:
         data_dir=TEST_DATA_DIR,
         storage_srid=storage_srid,
     )
+
+
+def clear_parcels(engine: Engine) -> Engine:
+    """Remove every parcel (and its use sub-parcels) of the engine's database."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
+    return engine
+
+
+@contextmanager
+def parcel_free_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine on ``settings``' database with no parcels in it, disposed after."""
+    engine = create_engine(settings)
+    try:
+        yield clear_parcels(engine)
+    finally:
+        engine.dispose()
 
 
 def _worker_suffix() -> str:

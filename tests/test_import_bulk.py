@@ -29,6 +29,7 @@ from importers import coverage, direct, merge, vector
 from importers.cadastre import CadastreOptions, import_cadastre, parcel_target
 from importers.runner import ImportFailed
 from importers.staging import StageWriter
+from tests.conftest import clear_parcels
 from tests.test_import_atomic import grid_parcels
 
 SIZE = 20.0
@@ -48,9 +49,7 @@ def engine(stereo: Settings) -> Iterator[Engine]:
 
 @pytest.fixture
 def empty(engine: Engine) -> Iterator[Engine]:
-    with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
-    yield engine
+    yield clear_parcels(engine)
 
 
 def _schema(engine: Engine | Connection) -> tuple[list[str], list[str], list[str]]:

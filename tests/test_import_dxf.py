@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from gis_core.db import create_engine
 from gis_core.settings import Settings
+from tests.conftest import parcel_free_engine
 from webmap.cli import main
 
 X, Y = 390_000.0, 585_000.0
@@ -29,11 +29,8 @@ def stereo(database_factory: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def engine(stereo: Settings) -> Iterator[Engine]:
-    engine = create_engine(stereo)
-    with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
-    yield engine
-    engine.dispose()
+    with parcel_free_engine(stereo) as engine:
+        yield engine
 
 
 def _drawing(path: Path, as_lines: bool) -> Path:

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gis_core.db import create_engine
 from gis_core.settings import Settings
 from importers import direct, merge
 from importers.cadastre import CadastreOptions, import_cadastre
+from tests.conftest import parcel_free_engine
 from tests.test_import_atomic import grid_parcels
 
 # Lookups by cadastral number, in the forms the code runs them (permits.location_sql,
@@ -80,13 +80,8 @@ def empty(stereo: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]
     """An engine on the module's database with no parcels, where 30 parcels make a big
     first import (loaded straight into the table)."""
     monkeypatch.setattr(merge, "BULK_ROWS", 10)
-    engine = create_engine(stereo)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
+    with parcel_free_engine(stereo) as engine:
         yield engine
-    finally:
-        engine.dispose()
 
 
 def _index_oids(engine: Engine) -> dict[str, int]:

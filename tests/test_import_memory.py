@@ -16,13 +16,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from gis_core.db import create_engine
 from gis_core.settings import Settings
 from importers import staging, vector
 from importers.cadastre import CadastreOptions, import_cadastre
+from tests.conftest import parcel_free_engine
 from tests.test_import_atomic import grid_parcels
 
 BATCH = 8
@@ -39,11 +38,8 @@ def stereo(database_factory: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def empty(stereo: Settings) -> Iterator[Engine]:
-    engine = create_engine(stereo)
-    with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
-    yield engine
-    engine.dispose()
+    with parcel_free_engine(stereo) as engine:
+        yield engine
 
 
 class _InFlight:

@@ -20,6 +20,7 @@ from gis_core.db import create_engine
 from gis_core.settings import Settings
 from importers.cadastre import CadastreOptions, import_cadastre
 from importers.runner import ImportFailed
+from tests.conftest import clear_parcels
 from webmap.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +38,7 @@ def imported_cambridge(
     settings_26986: Settings, engine_26986: Engine, cambridge: Path
 ) -> Iterator[dict[str, object]]:
     """The FY2014 parcels imported once by the CLI (the acceptance command)."""
-    with engine_26986.begin() as conn:
-        conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
+    clear_parcels(engine_26986)
     runner = CliRunner()
     result = runner.invoke(
         main,
@@ -53,8 +53,7 @@ def imported_cambridge(
         catch_exceptions=False,
     )
     yield {"exit": result.exit_code, "output": result.output}
-    with engine_26986.begin() as conn:
-        conn.execute(sa.text("TRUNCATE cadastre.parcel_use, cadastre.parcel CASCADE"))
+    clear_parcels(engine_26986)
 
 
 def test_cambridge_every_ml_once_and_area_preserved(
